@@ -1,0 +1,92 @@
+"""Offices, users, groups and roles.
+
+Roles: `staff` works tasks, `supervisor` sees and steers the whole office's work,
+`process_owner` deploys BPMN (which runs Python, so it is code deployment), `admin`
+manages accounts and sees every office (the regency view).
+"""
+from __future__ import annotations
+
+import functools
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .errors import LajurError, NotFound
+from .models import Group, Office, User
+
+ROLES = ("staff", "supervisor", "process_owner", "admin")
+
+
+def get_or_create_office(session: Session, code: str, name: str) -> Office:
+    office = session.scalar(select(Office).where(Office.code == code))
+    if office is None:
+        office = Office(code=code, name=name)
+        session.add(office)
+        session.flush()
+    return office
+
+
+def office_by_code(session: Session, code: str) -> Office:
+    office = session.scalar(select(Office).where(Office.code == code))
+    if office is None:
+        raise NotFound(f"office {code!r} does not exist")
+    return office
+
+
+def ensure_group(session: Session, office: Office, name: str) -> Group:
+    group = session.scalar(select(Group).where(Group.office_id == office.id, Group.name == name))
+    if group is None:
+        group = Group(office_id=office.id, name=name)
+        session.add(group)
+        session.flush()
+    return group
+
+
+def create_user(session: Session, username: str, password: str, full_name: str, office: Office | None,
+                roles: tuple[str, ...] = ("staff",), groups: tuple[str, ...] = (), email: str | None = None,
+                locale: str = "id") -> User:
+    """Create a user; refuse duplicates, unknown roles and weak passwords."""
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise LajurError(f"user {username!r} already exists")
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise LajurError(f"unknown role(s): {', '.join(sorted(unknown))}")
+    if len(password) < 8:
+        raise LajurError("password must have at least 8 characters")
+    if groups and office is None:
+        raise LajurError("a user without an office cannot be in an office group")
+    user = User(username=username, full_name=full_name, password_hash=generate_password_hash(password),
+                office_id=office.id if office else None, roles=",".join(roles), email=email, locale=locale)
+    user.groups = [ensure_group(session, office, g) for g in groups]
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    if len(password) < 8:
+        raise LajurError("password must have at least 8 characters")
+    user.password_hash = generate_password_hash(password)
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user with these credentials, or None (same answer for a wrong name or password)."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        check_password_hash(_dummy_hash(), password)  # same cost either way: no user enumeration by timing
+        return None
+    return user if check_password_hash(user.password_hash, password) else None
+
+
+def user_by_name(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"user {username!r} does not exist")
+    return user
+
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return generate_password_hash("lajur-dummy-password")

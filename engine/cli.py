@@ -1,0 +1,263 @@
+"""The `lajur` command: operate the service from a shell.
+
+Every engine error is one line on stderr and a non-zero exit (1; 2 for usage errors).
+Web, worker and beat are started as their own programs (exec), so this module never
+imports the adapters.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+
+from .accounts import create_user, office_by_code, user_by_name
+from .config import Settings
+from .errors import FormInvalid, LajurError
+from .services import Services
+
+WIB = ZoneInfo("Asia/Jakarta")
+
+
+def _fmt(dt: datetime | None) -> str:
+    return dt.astimezone(WIB).strftime("%Y-%m-%d %H:%M WIB") if dt else "-"
+
+
+class LajurGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except FormInvalid as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except LajurError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=LajurGroup)
+@click.pass_context
+def main(ctx):
+    """Lajur: SOPs of Kabupaten Bantul as BPMN processes."""
+    ctx.ensure_object(dict)
+
+
+def services(ctx) -> Services:
+    obj = ctx.ensure_object(dict)
+    if "services" not in obj:
+        obj["services"] = Services.from_settings(Settings.from_env())
+        ctx.call_on_close(obj["services"].dispose)
+    return obj["services"]
+
+
+def _user_id(svc: Services, username: str) -> int:
+    with svc.sessions() as session:
+        return user_by_name(session, username).id
+
+
+@main.command()
+@click.pass_context
+def migrate(ctx):
+    """Create or upgrade the database schema."""
+    from .migrate import upgrade
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    click.echo("database at head")
+
+
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--as", "as_user", help="deploy as this process owner (default: the operator at the console)")
+@click.pass_context
+def deploy(ctx, folder, as_user):
+    """Validate a process folder and deploy it as a new version."""
+    from .deploy import deploy_folder
+    svc = services(ctx)
+    with svc.sessions.begin() as session:
+        user = user_by_name(session, as_user) if as_user else None
+        result = deploy_folder(session, folder, svc.runtime.store, deployed_by=user)
+        v = result.version
+        state = "deployed" if result.created else "unchanged, already"
+        click.echo(f"{v.definition.key}: {state} version {v.version} ({v.content_hash[:12]})")
+
+
+@main.group()
+def user():
+    """Manage users."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--name", "full_name", required=True)
+@click.option("--office", help="office code (none for a regency admin)")
+@click.option("--role", "roles", multiple=True, default=("staff",), show_default=True)
+@click.option("--group", "groups", multiple=True, help="group (lane) name; repeatable")
+@click.option("--email")
+@click.option("--password", envvar="LAJUR_NEW_PASSWORD", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.pass_context
+def user_create(ctx, username, full_name, office, roles, groups, email, password):
+    """Create a user."""
+    svc = services(ctx)
+    with svc.sessions.begin() as session:
+        o = office_by_code(session, office) if office else None
+        create_user(session, username, password, full_name, o, roles=tuple(roles), groups=tuple(groups), email=email)
+    click.echo(f"user {username} created")
+
+
+@main.command("seed-demo")
+@click.pass_context
+def seed_demo_cmd(ctx):
+    """Create the demo offices and users and deploy both SOPs."""
+    from .demo import seed_demo
+    svc = services(ctx)
+    with svc.sessions.begin() as session:
+        logins = seed_demo(session, svc.runtime.store, svc.settings.data_dir / "demo-logins.json")
+    click.echo("demo logins (username / password):")
+    for name, password in logins.items():
+        click.echo(f"  {name:18} {password}")
+
+
+@main.command()
+@click.argument("username")
+@click.option("--view", type=click.Choice(["mine", "group", "overdue", "completed", "office"]), default=None,
+              help="one list; default: mine and group")
+@click.pass_context
+def tasks(ctx, username, view):
+    """List a user's tasks."""
+    svc = services(ctx)
+    uid = _user_id(svc, username)
+    now = svc.runtime.clock()
+    for v in [view] if view else ["mine", "group"]:
+        rows = svc.runtime.list_tasks(uid, v)
+        click.echo(f"[{v}] {len(rows)} task(s)")
+        for r in rows:
+            flag = " TERLAMBAT" if r.overdue(now) else ""
+            click.echo(f"  #{r.id:<6} {r.process_key:28} inst {r.instance_id:<6} {r.name[:40]:40} "
+                       f"holder={r.assignee or '-':16} due {_fmt(r.due_at)}{flag}  | {r.subject[:40]}")
+
+
+@main.command()
+@click.argument("username")
+@click.argument("process_key")
+@click.option("--subject", required=True)
+@click.pass_context
+def start(ctx, username, process_key, subject):
+    """Start an SOP instance."""
+    svc = services(ctx)
+    iid = svc.runtime.start(_user_id(svc, username), process_key, subject)
+    click.echo(f"instance {iid} started")
+
+
+@main.command()
+@click.argument("username")
+@click.argument("task_id", type=int)
+@click.pass_context
+def claim(ctx, username, task_id):
+    """Claim a task."""
+    svc = services(ctx)
+    svc.runtime.claim(_user_id(svc, username), task_id)
+    click.echo(f"task {task_id} claimed by {username}")
+
+
+@main.command()
+@click.argument("username")
+@click.argument("task_id", type=int)
+@click.pass_context
+def unclaim(ctx, username, task_id):
+    """Release a claimed task back to its group."""
+    svc = services(ctx)
+    svc.runtime.unclaim(_user_id(svc, username), task_id)
+    click.echo(f"task {task_id} released")
+
+
+@main.command()
+@click.argument("username")
+@click.argument("task_id", type=int)
+@click.argument("to_username")
+@click.pass_context
+def reassign(ctx, username, task_id, to_username):
+    """(Supervisor) give a task to another member of its lane."""
+    svc = services(ctx)
+    svc.runtime.reassign(_user_id(svc, username), task_id, to_username)
+    click.echo(f"task {task_id} reassigned to {to_username}")
+
+
+@main.command()
+@click.argument("username")
+@click.argument("task_id", type=int)
+@click.option("--data", "data_text", required=True, help="JSON object, or @file.json")
+@click.pass_context
+def complete(ctx, username, task_id, data_text):
+    """Complete a task with its form data (JSON)."""
+    if data_text.startswith("@"):
+        data_text = Path(data_text[1:]).read_text(encoding="utf-8")
+    try:
+        data = json.loads(data_text)
+    except json.JSONDecodeError as exc:
+        raise LajurError(f"--data is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    svc = services(ctx)
+    svc.runtime.complete(_user_id(svc, username), task_id, data)
+    click.echo(f"task {task_id} completed")
+
+
+@main.command()
+@click.argument("username")
+@click.argument("instance_id", type=int)
+@click.pass_context
+def show(ctx, username, instance_id):
+    """Show an instance with its steps and history."""
+    svc = services(ctx)
+    d = svc.runtime.instance_detail(_user_id(svc, username), instance_id)
+    inst, version = d["instance"], d["version"]
+    click.echo(f"instance {inst.id}: {inst.subject}")
+    click.echo(f"  SOP {version.definition.name} v{version.version}  status {inst.status}  "
+               f"started {_fmt(inst.started_at)}")
+    click.echo("  steps:")
+    for t in d["tasks"]:
+        click.echo(f"    #{t.id:<6} {t.name[:45]:45} {t.state:9} ready {_fmt(t.ready_at)}  due {_fmt(t.due_at)}"
+                   f"  done {_fmt(t.completed_at)}")
+    click.echo("  history:")
+    for e in d["events"]:
+        who = e.user.username if e.user else "system"
+        click.echo(f"    {_fmt(e.at)}  {e.kind:18} {e.step or '':10} {who:16} "
+                   f"{json.dumps(e.data, ensure_ascii=False)[:100] if e.data else ''}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def web(host, port):
+    """Serve the web app (gunicorn)."""
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"{host}:{port}",
+                               "--access-logfile", "-", "webui.wsgi:app"])
+
+
+@main.command()
+@click.option("--concurrency", default=2, show_default=True, type=int)
+def worker(concurrency):
+    """Run a Celery worker (reminders, notifications, timers)."""
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.app", "worker",
+                               "--loglevel", "INFO", "--concurrency", str(concurrency)])
+
+
+@main.command()
+def beat():
+    """Run Celery beat (the deadline tick)."""
+    os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.app", "beat", "--loglevel", "INFO"])
+
+
+@main.command("tick")
+@click.pass_context
+def tick(ctx):
+    """Fire due BPMN timers once (what beat does every few seconds)."""
+    svc = services(ctx)
+    click.echo(f"{svc.runtime.run_due_timers()} instance(s) moved")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Errors the engine raises; adapters map them to HTTP codes or CLI exit codes."""
+
+
+class LajurError(Exception):
+    """Base class: the message is a single line fit to show a user."""
+
+    http_status = 400
+
+
+class NotFound(LajurError):
+    http_status = 404
+
+
+class Forbidden(LajurError):
+    """The user may not see or act on this (other office, other lane, missing role)."""
+
+    http_status = 403
+
+
+class Conflict(LajurError):
+    """The object changed under the caller (a race lost, a task already taken or done)."""
+
+    http_status = 409
+
+
+class FormInvalid(LajurError):
+    """Submitted data does not match the step's JSON Schema.
+
+    `errors` maps a field path ("" for the whole form) to a list of messages.
+    """
+
+    http_status = 422
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        fields = ", ".join(f"{k or '(form)'}: {'; '.join(v)}" for k, v in errors.items())
+        super().__init__(f"form data invalid: {fields}")
+
+
+class DeployError(LajurError):
+    """A process folder that cannot be deployed; says where (file, element, line)."""
+
+    http_status = 422
+
+    def __init__(self, message: str, file: str = "", element_id: str = "", line: int | str = ""):
+        self.file, self.element_id, self.line, self.reason = file, element_id, line, message
+        where = ":".join(str(p) for p in (file, line) if p not in ("", None))
+        if element_id:
+            where = f"{where} element {element_id!r}" if where else f"element {element_id!r}"
+        super().__init__(f"{where}: {message}" if where else message)

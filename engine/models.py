@@ -1,0 +1,235 @@
+"""The relational model.
+
+The workflow state of an instance is one JSON document (SpiffWorkflow's serialization
+without its spec); the spec of each deployed version is stored once. Everything the
+inbox, SLA and dashboard need is mirrored into `human_task` so that listing tasks
+never loads a workflow.
+"""
+from __future__ import annotations
+
+from datetime import datetime, date
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String,
+    Table, Column, Text, UniqueConstraint, MetaData,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def utc_dt(**kw):
+    return mapped_column(DateTime(timezone=True), **kw)
+
+
+user_group = Table(
+    "user_group", Base.metadata,
+    Column("user_id", ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", ForeignKey("office_group.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_user_group_group", "group_id"),
+)
+
+
+class Office(Base):
+    """A tenant: one dinas (office) of the regency, with its own working calendar."""
+
+    __tablename__ = "office"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Jakarta")
+    schedule: Mapped[dict | None] = mapped_column(JSON, default=None)  # WeeklySchedule.to_dict()
+    include_cuti_bersama: Mapped[bool] = mapped_column(Boolean, default=True)
+    calendar_revision: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change
+
+
+class CalendarOverride(Base):
+    """An office's extra day off or extra working day (cuti bersama changes, local events)."""
+
+    __tablename__ = "calendar_override"
+    __table_args__ = (UniqueConstraint("office_id", "day"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    working: Mapped[bool] = mapped_column(Boolean)  # True: extra working day; False: day off
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class User(Base):
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("office.id"), index=True)
+    roles: Mapped[str] = mapped_column(String(200), default="staff")  # comma separated
+    email: Mapped[str | None] = mapped_column(String(200))
+    locale: Mapped[str] = mapped_column(String(8), default="id")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    office: Mapped[Office | None] = relationship()
+    groups: Mapped[list["Group"]] = relationship(secondary=user_group, back_populates="members")
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        return frozenset(r for r in self.roles.split(",") if r)
+
+    def has_role(self, role: str) -> bool:
+        return role in self.role_set
+
+
+class Group(Base):
+    """A group of an office; a BPMN lane name maps to the group of the same name."""
+
+    __tablename__ = "office_group"
+    __table_args__ = (UniqueConstraint("office_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    members: Mapped[list[User]] = relationship(secondary=user_group, back_populates="groups")
+
+
+class ProcessDefinition(Base):
+    """An SOP of an office; its versions are immutable deployments."""
+
+    __tablename__ = "process_definition"
+    __table_args__ = (UniqueConstraint("office_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    key: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(300))
+    latest_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("process_version.id", use_alter=True, name="fk_definition_latest_version"))
+
+    office: Mapped[Office] = relationship()
+
+
+class ProcessVersion(Base):
+    """One deployed, immutable version: the BPMN source, forms, SOP card and the parsed spec.
+
+    `spec` is SpiffWorkflow's serialized spec, stored once here rather than inside every
+    instance. `steps` is the per-user-task metadata the engine reads without the workflow
+    (lane, form, Mutu Baku, paraf, reminder policy).
+    """
+
+    __tablename__ = "process_version"
+    __table_args__ = (UniqueConstraint("definition_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    process_id: Mapped[str] = mapped_column(String(200))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    spec: Mapped[dict] = mapped_column(JSON)
+    steps: Mapped[dict] = mapped_column(JSON)
+    forms: Mapped[dict] = mapped_column(JSON)
+    sop: Mapped[dict] = mapped_column(JSON)
+    deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    deployed_at: Mapped[datetime] = utc_dt()
+
+    definition: Mapped[ProcessDefinition] = relationship(foreign_keys=[definition_id])
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    __table_args__ = (Index("ix_instance_office_status", "office_id", "status"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), index=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|completed|error
+    state: Mapped[dict] = mapped_column(JSON)
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    next_timer_at: Mapped[datetime | None] = utc_dt(index=True)
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    started_at: Mapped[datetime] = utc_dt()
+    completed_at: Mapped[datetime | None] = utc_dt()
+
+    version: Mapped[ProcessVersion] = relationship()
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class HumanTask(Base):
+    """A user task as the inbox and the SLA clock see it, mirrored from the workflow."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        Index("ix_human_task_assignee", "assignee_id", "state", "due_at"),
+        Index("ix_human_task_group", "group_id", "state", "due_at"),
+        Index("ix_human_task_office", "office_id", "state", "due_at"),
+        Index("ix_human_task_completed_by", "completed_by_id", "completed_at"),
+        Index("ix_human_task_instance", "instance_id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    task_guid: Mapped[str] = mapped_column(String(36), unique=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"))
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(300))
+    lane: Mapped[str | None] = mapped_column(String(200))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("office_group.id"))
+    state: Mapped[str] = mapped_column(String(16), default="ready")  # ready|completed|cancelled
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    mutu_baku_minutes: Mapped[float | None] = mapped_column(Float)
+    ready_at: Mapped[datetime] = utc_dt()
+    claimed_at: Mapped[datetime | None] = utc_dt()
+    completed_at: Mapped[datetime | None] = utc_dt()
+    due_at: Mapped[datetime | None] = utc_dt()
+    paused_at: Mapped[datetime | None] = utc_dt()
+    pause_reason: Mapped[str | None] = mapped_column(String(500))
+    working_minutes: Mapped[float | None] = mapped_column(Float)  # ready -> completed, office time
+    draft: Mapped[dict | None] = mapped_column(JSON)
+    data: Mapped[dict | None] = mapped_column(JSON)  # what was submitted on completion
+
+    instance: Mapped[ProcessInstance] = relationship()
+    group: Mapped[Group | None] = relationship()
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
+
+
+class AuditEvent(Base):
+    """Append-only trail: who did what, when, on which step, with what data."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_instance", "instance_id", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("office.id"), index=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    human_task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="SET NULL"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    at: Mapped[datetime] = utc_dt()
+    kind: Mapped[str] = mapped_column(String(40))
+    step: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict | None] = mapped_column(JSON)
+
+    user: Mapped[User | None] = relationship()
+
+
+class Attachment(Base):
+    """An evidence file (photo, video, PDF), stored once per office under its SHA-256."""
+
+    __tablename__ = "attachment"
+    __table_args__ = (UniqueConstraint("office_id", "sha256"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    mime: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    original_name: Mapped[str] = mapped_column(String(255))
+    has_thumbnail: Mapped[bool] = mapped_column(Boolean, default=False)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    uploaded_at: Mapped[datetime] = utc_dt()

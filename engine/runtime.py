@@ -1,0 +1,547 @@
+"""Running SOP instances: start, the task inbox, claim, complete, timers.
+
+Each state change is one transaction: the instance row is locked (FOR UPDATE on
+PostgreSQL; SQLite takes its write lock at BEGIN), the workflow is run, and the workflow
+state, the mirrored `human_task` rows and the audit events are written together. The
+instance's `lock_version` is checked on write as well, so a lost update between processes
+is impossible on either database: the loser gets a Conflict.
+"""
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+from uuid import UUID
+
+from jsonschema import Draft202012Validator, FormatChecker
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from .errors import Conflict, Forbidden, FormInvalid, LajurError, NotFound
+from .models import (AuditEvent, Group, HumanTask, ProcessDefinition, ProcessInstance, ProcessVersion, User,
+                     user_group)
+from .serialization import WorkflowStore
+from .sla import CalendarCache, due_time
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One inbox line, read from `human_task` without loading any workflow."""
+
+    id: int
+    instance_id: int
+    subject: str
+    process_key: str
+    process_name: str
+    bpmn_id: str
+    name: str
+    lane: str | None
+    state: str
+    assignee: str | None
+    ready_at: datetime
+    due_at: datetime | None
+    completed_at: datetime | None
+    mutu_baku_minutes: float | None
+    paused: bool
+
+    def overdue(self, now: datetime) -> bool:
+        return self.state == "ready" and self.due_at is not None and not self.paused and _aware(self.due_at) < now
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back; everything stored is UTC."""
+    if dt is not None and dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt
+
+
+VIEWS = ("mine", "group", "overdue", "completed", "office")
+
+
+class Runtime:
+    """The engine service the CLI, the web app and the workers call.
+
+    It keeps only caches of immutable or version-checked things: parsed specs per
+    deployed version, office calendars per revision, and recently used workflows keyed
+    by the instance's `lock_version` (a stale entry is never used: the version differs).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime] = utcnow,
+                 workflow_cache_size: int = 512):
+        self.sessions = sessions
+        self.store = WorkflowStore()
+        self.clock = clock
+        self.calendars = CalendarCache()
+        self._specs: dict[int, tuple] = {}
+        self._validators: dict[tuple[int, str], Draft202012Validator] = {}
+        self._workflows: OrderedDict[int, tuple[int, BpmnWorkflow]] = OrderedDict()
+        self._cache_size = workflow_cache_size
+
+    # ---- loading ---------------------------------------------------------------------------
+    def _spec(self, version: ProcessVersion):
+        spec = self._specs.get(version.id)
+        if spec is None:
+            spec = self._specs[version.id] = self.store.spec_from_dict(version.spec)
+        return spec
+
+    def _take_workflow(self, instance: ProcessInstance) -> BpmnWorkflow:
+        """The instance's workflow; removed from the cache until the transaction commits."""
+        cached = self._workflows.pop(instance.id, None)
+        if cached and cached[0] == instance.lock_version:
+            return cached[1]
+        spec, subprocess_specs = self._spec(instance.version)
+        return self.store.workflow_from_dict(instance.state, spec, subprocess_specs)
+
+    def _keep_workflow(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+        self._workflows[instance.id] = (instance.lock_version, workflow)
+        while len(self._workflows) > self._cache_size:
+            self._workflows.popitem(last=False)
+
+    def _validator(self, version: ProcessVersion, form: str) -> Draft202012Validator:
+        key = (version.id, form)
+        validator = self._validators.get(key)
+        if validator is None:
+            validator = Draft202012Validator(version.forms[form], format_checker=FormatChecker())
+            self._validators[key] = validator
+        return validator
+
+    # ---- access ----------------------------------------------------------------------------
+    @staticmethod
+    def _user(session: Session, user_id: int) -> User:
+        user = session.get(User, user_id)
+        if user is None or not user.active:
+            raise Forbidden("unknown or inactive user")
+        return user
+
+    @staticmethod
+    def _check_office(user: User, office_id: int) -> None:
+        if user.office_id != office_id and not user.has_role("admin"):
+            raise Forbidden("this belongs to another office")
+
+    @staticmethod
+    def _group_ids(session: Session, user: User) -> list[int]:
+        return list(session.scalars(select(user_group.c.group_id).where(user_group.c.user_id == user.id)))
+
+    def _check_lane(self, session: Session, user: User, task: HumanTask) -> None:
+        self._check_office(user, task.office_id)
+        if task.group_id not in self._group_ids(session, user):
+            raise Forbidden(f"step {task.name!r} belongs to lane {task.lane!r}, which you are not in")
+
+    # ---- start -----------------------------------------------------------------------------
+    def startable(self, user_id: int) -> list[ProcessDefinition]:
+        """The SOPs this user may start: of their office, whose first step is in one of their lanes."""
+        with self.sessions() as session:
+            user = self._user(session, user_id)
+            groups = {g.name for g in user.groups}
+            result = []
+            for definition in session.scalars(select(ProcessDefinition).where(
+                    ProcessDefinition.office_id == user.office_id).order_by(ProcessDefinition.name)):
+                version = session.get(ProcessVersion, definition.latest_version_id)
+                if version and self._start_lanes(version) & groups:
+                    result.append(definition)
+            return result
+
+    def _start_lanes(self, version: ProcessVersion) -> set[str]:
+        spec, subprocess_specs = self._spec(version)
+        workflow = BpmnWorkflow(spec, subprocess_specs)
+        workflow.do_engine_steps()
+        return {t.task_spec.lane for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+
+    def start(self, user_id: int, process_key: str, subject: str) -> int:
+        """Start the latest version of an SOP of the user's office; return the instance id."""
+        subject = (subject or "").strip()
+        if not subject:
+            raise FormInvalid({"subject": ["wajib diisi / required"]})
+        if len(subject) > 300:
+            raise FormInvalid({"subject": ["terlalu panjang (maks. 300) / too long (max. 300)"]})
+        now = self.clock()
+        with self.sessions.begin() as session:
+            user = self._user(session, user_id)
+            definition = session.scalar(select(ProcessDefinition).where(
+                ProcessDefinition.office_id == user.office_id, ProcessDefinition.key == process_key))
+            if definition is None or definition.latest_version_id is None:
+                raise NotFound(f"process {process_key!r} is not deployed in your office")
+            version = session.get(ProcessVersion, definition.latest_version_id)
+            spec, subprocess_specs = self._spec(version)
+            workflow = BpmnWorkflow(spec, subprocess_specs)
+            workflow.do_engine_steps()
+            start_lanes = {t.task_spec.lane for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+            if not start_lanes & {g.name for g in user.groups}:
+                raise Forbidden(f"only members of {', '.join(sorted(start_lanes))} may start this SOP")
+            instance = ProcessInstance(office_id=definition.office_id, version=version, version_id=version.id,
+                                       subject=subject, status="running", state={}, started_by_id=user.id,
+                                       started_at=now)
+            session.add(instance)
+            session.flush()
+            session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id, user_id=user.id, at=now,
+                                   kind="instance_started",
+                                   data={"subject": subject, "process": process_key, "version": version.version}))
+            self._sync(session, instance, workflow, now)
+            instance.state = self.store.workflow_to_dict(workflow)
+            session.flush()
+            self._keep_workflow(instance, workflow)
+            return instance.id
+
+    # ---- mirror ----------------------------------------------------------------------------
+    def _sync(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, now: datetime) -> None:
+        """Mirror ready user tasks into `human_task`; set due times and the BPMN timers to them."""
+        version = instance.version
+        open_rows = {t.task_guid: t for t in session.scalars(select(HumanTask).where(
+            HumanTask.instance_id == instance.id, HumanTask.state == "ready"))}
+        ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+        ready_ids = {str(t.id) for t in ready}
+        calendar = None
+        for task in ready:
+            guid = str(task.id)
+            if guid in open_rows:
+                continue
+            step = version.steps.get(task.task_spec.bpmn_id, {})
+            lane = task.task_spec.lane
+            group_id = session.scalar(select(Group.id).where(Group.office_id == instance.office_id,
+                                                             Group.name == lane)) if lane else None
+            calendar = calendar or self.calendars.get(session, instance.office_id)
+            minutes = step.get("mutu_baku_minutes")
+            due = due_time(calendar, now, minutes)
+            row = HumanTask(task_guid=guid, instance_id=instance.id, office_id=instance.office_id,
+                            version_id=version.id, bpmn_id=task.task_spec.bpmn_id,
+                            name=step.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                            lane=lane, group_id=group_id, state="ready", mutu_baku_minutes=minutes,
+                            ready_at=now, due_at=due)
+            session.add(row)
+            session.flush()
+            session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id, human_task_id=row.id,
+                                   at=now, kind="task_ready", step=row.bpmn_id,
+                                   data={"lane": lane, "due_at": due.isoformat() if due else None}))
+            self._set_step_timer(task, step.get("timer_id"), due)
+        for guid, row in open_rows.items():
+            if guid not in ready_ids:
+                row.state = "cancelled"
+                row.completed_at = now
+                session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id,
+                                       human_task_id=row.id, at=now, kind="task_cancelled", step=row.bpmn_id))
+        if workflow.is_completed() and instance.status == "running":
+            instance.status = "completed"
+            instance.completed_at = now
+            session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id, at=now,
+                                   kind="instance_completed"))
+        instance.next_timer_at = self._next_timer(workflow)
+
+    @staticmethod
+    def _set_step_timer(task, timer_id: str | None, due: datetime | None) -> None:
+        """Make the step's Mutu Baku boundary timer fire at the working-time due time."""
+        if not timer_id or due is None or task.parent is None:
+            return
+        for sibling in task.parent.children:
+            if sibling.task_spec.bpmn_id == timer_id and sibling.has_state(TaskState.WAITING):
+                sibling._set_internal_data(event_value=due.isoformat())
+
+    @staticmethod
+    def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
+        times = []
+        for event in workflow.waiting_events():
+            value = event.value
+            if isinstance(value, str):
+                try:
+                    times.append(_aware(datetime.fromisoformat(value)))
+                except ValueError:
+                    continue
+        return min(times) if times else None
+
+    # ---- inbox -----------------------------------------------------------------------------
+    def list_tasks(self, user_id: int, view: str = "mine", limit: int = 200, offset: int = 0) -> list[TaskRow]:
+        if view not in VIEWS:
+            raise LajurError(f"unknown view {view!r} (use {', '.join(VIEWS)})")
+        with self.sessions() as session:
+            user = self._user(session, user_id)
+            return self._task_query(session, user, view, limit, offset)
+
+    def count_tasks(self, user_id: int) -> dict[str, int]:
+        with self.sessions() as session:
+            user = self._user(session, user_id)
+            return {view: session.scalar(select(func.count()).select_from(
+                self._task_select(session, user, view).subquery())) for view in VIEWS}
+
+    def _task_select(self, session: Session, user: User, view: str):
+        now = self.clock()
+        ht = HumanTask
+        groups = select(user_group.c.group_id).where(user_group.c.user_id == user.id)
+        base = select(ht).where(ht.office_id == user.office_id)
+        if view == "mine":
+            return base.where(ht.state == "ready", ht.assignee_id == user.id).order_by(ht.due_at, ht.id)
+        if view == "group":
+            return base.where(ht.state == "ready", ht.assignee_id.is_(None),
+                              ht.group_id.in_(groups)).order_by(ht.due_at, ht.id)
+        if view == "overdue":
+            mine = or_(ht.assignee_id == user.id, and_(ht.assignee_id.is_(None), ht.group_id.in_(groups)))
+            scope = True if user.has_role("supervisor") else mine
+            return base.where(ht.state == "ready", ht.due_at < now, ht.paused_at.is_(None), scope) \
+                .order_by(ht.due_at, ht.id)
+        if view == "completed":
+            return base.where(ht.state == "completed", ht.completed_by_id == user.id) \
+                .order_by(ht.completed_at.desc(), ht.id.desc())
+        if not user.has_role("supervisor"):
+            raise Forbidden("only supervisors see every open task of the office")
+        return base.where(ht.state == "ready").order_by(ht.due_at, ht.id)
+
+    def _task_query(self, session: Session, user: User, view: str, limit: int, offset: int) -> list[TaskRow]:
+        inner = self._task_select(session, user, view).limit(limit).offset(offset).subquery()
+        q = (select(inner, ProcessInstance.subject, ProcessDefinition.key, ProcessDefinition.name.label("pname"),
+                    User.full_name)
+             .join(ProcessInstance, ProcessInstance.id == inner.c.instance_id)
+             .join(ProcessVersion, ProcessVersion.id == inner.c.version_id)
+             .join(ProcessDefinition, ProcessDefinition.id == ProcessVersion.definition_id)
+             .outerjoin(User, User.id == inner.c.assignee_id))
+        order = [inner.c.completed_at.desc(), inner.c.id.desc()] if view == "completed" else [inner.c.due_at, inner.c.id]
+        rows = session.execute(q.order_by(*order)).all()
+        return [TaskRow(id=r.id, instance_id=r.instance_id, subject=r.subject, process_key=r.key,
+                        process_name=r.pname, bpmn_id=r.bpmn_id, name=r.name, lane=r.lane, state=r.state,
+                        assignee=r.full_name, ready_at=_aware(r.ready_at), due_at=_aware(r.due_at),
+                        completed_at=_aware(r.completed_at), mutu_baku_minutes=r.mutu_baku_minutes,
+                        paused=r.paused_at is not None) for r in rows]
+
+    # ---- claim -----------------------------------------------------------------------------
+    def claim(self, user_id: int, task_id: int) -> None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            user = self._user(session, user_id)
+            task = self._task(session, task_id)
+            self._check_lane(session, user, task)
+            if task.assignee_id == user.id and task.state == "ready":
+                return
+            result = session.execute(update(HumanTask).where(
+                HumanTask.id == task.id, HumanTask.state == "ready", HumanTask.assignee_id.is_(None))
+                .values(assignee_id=user.id, claimed_at=now).execution_options(synchronize_session=False))
+            if result.rowcount != 1:
+                session.refresh(task)
+                raise Conflict(self._taken_message(task))
+            self._audit(session, task, user, now, "task_claimed")
+
+    def unclaim(self, user_id: int, task_id: int) -> None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            user = self._user(session, user_id)
+            task = self._task(session, task_id)
+            self._check_office(user, task.office_id)
+            if task.state != "ready":
+                raise Conflict("this step is already closed")
+            if task.assignee_id != user.id and not user.has_role("supervisor"):
+                raise Forbidden("only the holder or a supervisor may release this step")
+            result = session.execute(update(HumanTask).where(
+                HumanTask.id == task.id, HumanTask.state == "ready", HumanTask.assignee_id == task.assignee_id)
+                .values(assignee_id=None, claimed_at=None).execution_options(synchronize_session=False))
+            if result.rowcount != 1:
+                raise Conflict("this step changed meanwhile; reload it")
+            self._audit(session, task, user, now, "task_unclaimed", {"previous": task.assignee_id})
+
+    def reassign(self, user_id: int, task_id: int, to_username: str) -> None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            user = self._user(session, user_id)
+            task = self._task(session, task_id)
+            self._check_office(user, task.office_id)
+            if not user.has_role("supervisor"):
+                raise Forbidden("only a supervisor may reassign a step")
+            target = session.scalar(select(User).where(User.username == to_username))
+            if target is None or not target.active:
+                raise NotFound(f"user {to_username!r} does not exist")
+            self._check_lane(session, target, task)
+            if task.state != "ready":
+                raise Conflict("this step is already closed")
+            result = session.execute(update(HumanTask).where(
+                HumanTask.id == task.id, HumanTask.state == "ready", HumanTask.assignee_id == task.assignee_id)
+                .values(assignee_id=target.id, claimed_at=now).execution_options(synchronize_session=False))
+            if result.rowcount != 1:
+                raise Conflict("this step changed meanwhile; reload it")
+            self._audit(session, task, user, now, "task_reassigned",
+                        {"from": task.assignee_id, "to": target.id, "to_username": target.username})
+
+    @staticmethod
+    def _taken_message(task: HumanTask) -> str:
+        if task.state != "ready":
+            return "this step is already completed"
+        holder = task.assignee.full_name if task.assignee else "someone else"
+        return f"this step is already held by {holder}"
+
+    @staticmethod
+    def _task(session: Session, task_id: int) -> HumanTask:
+        task = session.get(HumanTask, task_id)
+        if task is None:
+            raise NotFound(f"task {task_id} does not exist")
+        return task
+
+    @staticmethod
+    def _audit(session, task: HumanTask, user: User | None, now: datetime, kind: str, data: dict | None = None):
+        session.add(AuditEvent(office_id=task.office_id, instance_id=task.instance_id, human_task_id=task.id,
+                               user_id=user.id if user else None, at=now, kind=kind, step=task.bpmn_id, data=data))
+
+    # ---- complete --------------------------------------------------------------------------
+    def validate_form(self, version: ProcessVersion, bpmn_id: str, data: dict) -> None:
+        step = version.steps[bpmn_id]
+        errors: dict[str, list[str]] = {}
+        for error in self._validator(version, step["form"]).iter_errors(data):
+            path = ".".join(str(p) for p in error.absolute_path)
+            if error.validator == "required":
+                missing = error.message.split("'")[1] if "'" in error.message else ""
+                path = ".".join(filter(None, [path, missing]))
+                errors.setdefault(path, []).append("wajib diisi / required")
+                continue
+            errors.setdefault(path, []).append(error.message)
+        if errors:
+            raise FormInvalid(errors)
+
+    def complete(self, user_id: int, task_id: int, data: dict) -> None:
+        """Complete a step with its form data; exactly one of two racing callers wins."""
+        if not isinstance(data, dict):
+            raise FormInvalid({"": ["form data must be an object"]})
+        now = self.clock()
+        instance_id = None
+        try:
+            with self.sessions.begin() as session:
+                user = self._user(session, user_id)
+                task = self._task(session, task_id)
+                self._check_lane(session, user, task)
+                instance_id = task.instance_id
+                instance = session.scalar(select(ProcessInstance).where(
+                    ProcessInstance.id == task.instance_id).with_for_update().execution_options(populate_existing=True))
+                session.refresh(task)
+                if task.state != "ready":
+                    raise Conflict("this step is already completed")
+                if task.assignee_id not in (None, user.id):
+                    raise Conflict(self._taken_message(task))
+                version = instance.version
+                self.validate_form(version, task.bpmn_id, data)
+                workflow = self._take_workflow(instance)
+                spiff_task = workflow.get_task_from_id(UUID(task.task_guid))
+                if spiff_task is None or not spiff_task.has_state(TaskState.READY):
+                    raise Conflict("this step is no longer open in its process")
+                submitted = copy.deepcopy(data)
+                if version.steps[task.bpmn_id].get("paraf"):
+                    submitted[f"paraf_{task.bpmn_id}"] = {
+                        "user": user.username, "name": user.full_name, "at": now.isoformat()}
+                # set, not deep-merge: a resubmitted field (say, evidence after a TIDAK) replaces the old value
+                spiff_task.set_data(**copy.deepcopy(submitted))
+                spiff_task.run()
+                workflow.do_engine_steps()
+                if task.assignee_id is None:
+                    task.assignee_id, task.claimed_at = user.id, now
+                task.state, task.completed_by_id, task.completed_at = "completed", user.id, now
+                task.data, task.draft = submitted, None
+                calendar = self.calendars.get(session, task.office_id)
+                task.working_minutes = calendar.working_minutes_between(_aware(task.ready_at), now)
+                self._audit(session, task, user, now, "task_completed", submitted)
+                self._sync(session, instance, workflow, now)
+                instance.state = self.store.workflow_to_dict(workflow)
+                session.flush()
+                self._keep_workflow(instance, workflow)
+        except StaleDataError:
+            self._workflows.pop(instance_id, None)
+            raise Conflict("this process changed meanwhile (someone else completed a step); reload it") from None
+        except Exception:
+            self._workflows.pop(instance_id, None)
+            raise
+
+    def save_draft(self, user_id: int, task_id: int, data: dict) -> None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            user = self._user(session, user_id)
+            task = self._task(session, task_id)
+            self._check_lane(session, user, task)
+            if task.state != "ready":
+                raise Conflict("this step is already completed")
+            if task.assignee_id not in (None, user.id):
+                raise Conflict(self._taken_message(task))
+            task.draft = data
+            self._audit(session, task, user, now, "draft_saved")
+
+    # ---- reading ---------------------------------------------------------------------------
+    def task_detail(self, user_id: int, task_id: int) -> dict:
+        with self.sessions() as session:
+            user = self._user(session, user_id)
+            task = self._task(session, task_id)
+            self._check_office(user, task.office_id)
+            version = session.get(ProcessVersion, task.version_id)
+            step = version.steps.get(task.bpmn_id, {})
+            may_act = task.group_id in self._group_ids(session, user)
+            return {
+                "task": task, "step": step, "sop_step": version.sop.get("steps", {}).get(task.bpmn_id, {}),
+                "schema": version.forms.get(step.get("form"), {}), "sop": version.sop, "may_act": may_act,
+                "instance": session.get(ProcessInstance, task.instance_id),
+                "history": self._completed_steps(session, task.instance_id),
+            }
+
+    @staticmethod
+    def _completed_steps(session: Session, instance_id: int) -> list[HumanTask]:
+        return list(session.scalars(select(HumanTask).where(
+            HumanTask.instance_id == instance_id, HumanTask.state == "completed").order_by(HumanTask.completed_at,
+                                                                                           HumanTask.id)))
+
+    def instance_detail(self, user_id: int, instance_id: int) -> dict:
+        with self.sessions() as session:
+            user = self._user(session, user_id)
+            instance = session.get(ProcessInstance, instance_id)
+            if instance is None:
+                raise NotFound(f"instance {instance_id} does not exist")
+            self._check_office(user, instance.office_id)
+            tasks = list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
+                                         .order_by(HumanTask.ready_at, HumanTask.id)))
+            events = list(session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance.id)
+                                          .order_by(AuditEvent.id)))
+            for e in events:
+                _ = e.user
+            version = instance.version
+            _ = version.definition
+            return {"instance": instance, "version": version, "tasks": tasks, "events": events}
+
+    # ---- timers ----------------------------------------------------------------------------
+    def run_due_timers(self, limit: int = 100) -> int:
+        """Fire the BPMN timers (Mutu Baku) that are due; return how many instances moved."""
+        now = self.clock()
+        moved = 0
+        with self.sessions() as session:
+            due_ids = list(session.scalars(select(ProcessInstance.id).where(
+                ProcessInstance.status == "running", ProcessInstance.next_timer_at <= now)
+                .order_by(ProcessInstance.next_timer_at).limit(limit)))
+        for instance_id in due_ids:
+            try:
+                moved += self._fire_timers(instance_id, now)
+            except Conflict:
+                continue  # someone else moved it; the next tick looks again
+        return moved
+
+    def _fire_timers(self, instance_id: int, now: datetime) -> int:
+        try:
+            with self.sessions.begin() as session:
+                query = select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update(skip_locked=True)
+                instance = session.scalar(query.execution_options(populate_existing=True))
+                if instance is None or instance.status != "running" or not instance.next_timer_at \
+                        or _aware(instance.next_timer_at) > now:
+                    return 0
+                workflow = self._take_workflow(instance)
+                before = {t.id for t in workflow.get_tasks(state=TaskState.WAITING)}
+                workflow.refresh_timers()
+                workflow.do_engine_steps()
+                fired = [t for t in workflow.get_tasks(state=TaskState.FINISHED_MASK) if t.id in before]
+                for t in fired:
+                    session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id, at=now,
+                                           kind="timer_fired", step=t.task_spec.bpmn_id,
+                                           data={"name": t.task_spec.bpmn_name}))
+                self._sync(session, instance, workflow, now)
+                instance.state = self.store.workflow_to_dict(workflow)
+                session.flush()
+                self._keep_workflow(instance, workflow)
+                return 1 if fired else 0
+        except StaleDataError:
+            self._workflows.pop(instance_id, None)
+            raise Conflict("instance changed meanwhile") from None
+        except Exception:
+            self._workflows.pop(instance_id, None)
+            raise
