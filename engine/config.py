@@ -8,12 +8,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
     broker_url: str
     data_dir: Path
     base_url: str
+    # Outgoing mail (reminders). No host: email deliveries fail visibly instead of vanishing.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "lajur@localhost"
+    smtp_starttls: bool = False
+    # Fallback outgoing webhook when an office has no `office_webhook` row (secret from env only).
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    # The deadline tick and delivery reliability knobs.
+    tick_seconds: float = 1.0
+    send_lease_seconds: float = 60.0    # a claimed send not finished by then is reclaimed
+    requeue_after_seconds: float = 30.0  # a queued send not started by then is enqueued again
+    max_attempts: int = 8
+    backoff_seconds: float = 5.0        # first retry delay; doubles, capped at backoff_max
+    backoff_max_seconds: float = 900.0
+    queue: str = "lajur"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -22,4 +44,19 @@ class Settings:
         db = env.get("LAJUR_DATABASE_URL", f"sqlite:///{data_dir / 'lajur.sqlite3'}")
         broker = env.get("LAJUR_BROKER_URL", f"sqla+sqlite:///{data_dir / 'broker.sqlite3'}")
         return cls(database_url=db, broker_url=broker, data_dir=data_dir,
-                   base_url=env.get("LAJUR_BASE_URL", "http://127.0.0.1:5000"))
+                   base_url=env.get("LAJUR_BASE_URL", "http://127.0.0.1:5000"),
+                   smtp_host=env.get("LAJUR_SMTP_HOST") or None,
+                   smtp_port=int(env.get("LAJUR_SMTP_PORT", "25")),
+                   smtp_user=env.get("LAJUR_SMTP_USER") or None,
+                   smtp_password=env.get("LAJUR_SMTP_PASSWORD") or None,
+                   smtp_from=env.get("LAJUR_SMTP_FROM", "lajur@localhost"),
+                   smtp_starttls=_flag(env.get("LAJUR_SMTP_STARTTLS")),
+                   webhook_url=env.get("LAJUR_WEBHOOK_URL") or None,
+                   webhook_secret=env.get("LAJUR_WEBHOOK_SECRET") or None,
+                   tick_seconds=float(env.get("LAJUR_TICK_SECONDS", "1.0")),
+                   send_lease_seconds=float(env.get("LAJUR_SEND_LEASE_SECONDS", "60")),
+                   requeue_after_seconds=float(env.get("LAJUR_REQUEUE_AFTER_SECONDS", "30")),
+                   max_attempts=int(env.get("LAJUR_MAX_ATTEMPTS", "8")),
+                   backoff_seconds=float(env.get("LAJUR_BACKOFF_SECONDS", "5")),
+                   backoff_max_seconds=float(env.get("LAJUR_BACKOFF_MAX_SECONDS", "900")),
+                   queue=env.get("LAJUR_QUEUE", "lajur"))

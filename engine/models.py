@@ -78,6 +78,10 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     locale: Mapped[str] = mapped_column(String(8), default="id")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Reminder channels this user wants (comma separated: inapp, email, webhook) and the
+    # handle a webhook gateway needs to reach them (Telegram chat id, WhatsApp number).
+    notify_channels: Mapped[str] = mapped_column(String(64), default="inapp,email", server_default="inapp,email")
+    webhook_handle: Mapped[str | None] = mapped_column(String(200))
 
     office: Mapped[Office | None] = relationship()
     groups: Mapped[list["Group"]] = relationship(secondary=user_group, back_populates="members")
@@ -233,3 +237,114 @@ class Attachment(Base):
     has_thumbnail: Mapped[bool] = mapped_column(Boolean, default=False)
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     uploaded_at: Mapped[datetime] = utc_dt()
+
+
+# ---- SLA clock, reminders and their delivery (issue 3) ------------------------------------
+
+class TaskPause(Base):
+    """One pause of a step's SLA clock; the paused working minutes are recomputed from these
+    with the office's current calendar, so a calendar change keeps them right."""
+
+    __tablename__ = "task_pause"
+    __table_args__ = (Index("ix_task_pause_task", "human_task_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    human_task_id: Mapped[int] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"))
+    paused_at: Mapped[datetime] = utc_dt()
+    resumed_at: Mapped[datetime | None] = utc_dt()
+    reason: Mapped[str] = mapped_column(String(500))
+    resume_reason: Mapped[str | None] = mapped_column(String(500))
+    paused_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    resumed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
+class Deadline(Base):
+    """A reminder level of an open step falling due: the table the beat tick polls.
+
+    pending -> done (fired) | cancelled (step closed); held while the clock is paused.
+    `seq` numbers the repeats (0 for warn and breach).
+    """
+
+    __tablename__ = "deadline"
+    __table_args__ = (
+        UniqueConstraint("human_task_id", "level", "seq", name="uq_deadline_task_level_seq"),
+        Index("ix_deadline_status_due", "status", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    human_task_id: Mapped[int] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"))
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    level: Mapped[str] = mapped_column(String(16))  # warn|breach|repeat
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    at_fraction: Mapped[float] = mapped_column(Float)  # share of the Mutu Baku (working time)
+    due_at: Mapped[datetime] = utc_dt()
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|held|done|cancelled
+    fired_at: Mapped[datetime | None] = utc_dt()
+
+
+class Notification(Base):
+    """One reminder message to one user: the in-app inbox entry and the record of what was said."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        UniqueConstraint("human_task_id", "level", "seq", "user_id", name="uq_notification_task_level_seq_user"),
+        Index("ix_notification_user_read", "user_id", "read_at", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("office.id"))
+    human_task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    level: Mapped[str] = mapped_column(String(16))
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    inapp: Mapped[bool] = mapped_column(Boolean, default=True)  # shown in the web inbox
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(500))
+    payload: Mapped[dict | None] = mapped_column(JSON)  # the facts the texts were rendered from
+    created_at: Mapped[datetime] = utc_dt()
+    read_at: Mapped[datetime | None] = utc_dt()
+
+
+class Delivery(Base):
+    """Sending one notification over one outside channel (email, webhook), at most once.
+
+    The unique key makes a second delivery row impossible; the status/lease claim makes a
+    second send by a concurrent worker impossible; retries are recorded here.
+    """
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("human_task_id", "level", "seq", "channel", "recipient_id",
+                         name="uq_delivery_task_level_seq_channel_recipient"),
+        Index("ix_delivery_status_next", "status", "next_attempt_at"),
+        Index("ix_delivery_notification", "notification_id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id", ondelete="CASCADE"))
+    human_task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"))
+    level: Mapped[str] = mapped_column(String(16))
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    channel: Mapped[str] = mapped_column(String(16))  # email|webhook
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed|cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime | None] = utc_dt()  # when its deadline fell due (lateness = sent_at - due_at)
+    created_at: Mapped[datetime] = utc_dt()
+    next_attempt_at: Mapped[datetime] = utc_dt()
+    enqueued_at: Mapped[datetime | None] = utc_dt()
+    lease_until: Mapped[datetime | None] = utc_dt()
+    sent_at: Mapped[datetime | None] = utc_dt()
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+
+    notification: Mapped[Notification] = relationship()
+
+
+class OfficeWebhook(Base):
+    """An office's outgoing webhook (Telegram bot / WhatsApp gateway). The secret lives in the
+    database of the installation, never in the repository; LAJUR_WEBHOOK_URL/SECRET is the fallback."""
+
+    __tablename__ = "office_webhook"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id", ondelete="CASCADE"), unique=True)
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -9,6 +9,7 @@ is impossible on either database: the loser gets a Conflict.
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,15 +23,21 @@ from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
+from . import deadlines
+from .calendar import WeeklySchedule
 from .errors import Conflict, Forbidden, FormInvalid, LajurError, NotFound
-from .models import (AuditEvent, Group, HumanTask, ProcessDefinition, ProcessInstance, ProcessVersion, User,
-                     user_group)
+from .models import (AuditEvent, CalendarOverride, Group, HumanTask, Office, ProcessDefinition, ProcessInstance,
+                     ProcessVersion, TaskPause, User, user_group)
 from .serialization import WorkflowStore
 from .sla import CalendarCache, due_time
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+# While a step's clock is paused its Mutu Baku timer must not fire: it waits "forever".
+PAUSED_TIMER = datetime(9999, 12, 31, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -218,6 +225,7 @@ class Runtime:
                             ready_at=now, due_at=due)
             session.add(row)
             session.flush()
+            deadlines.schedule_task(session, row, step, calendar)
             session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id, human_task_id=row.id,
                                    at=now, kind="task_ready", step=row.bpmn_id,
                                    data={"lane": lane, "due_at": due.isoformat() if due else None}))
@@ -226,6 +234,7 @@ class Runtime:
             if guid not in ready_ids:
                 row.state = "cancelled"
                 row.completed_at = now
+                deadlines.cancel_task(session, row.id)
                 session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id,
                                        human_task_id=row.id, at=now, kind="task_cancelled", step=row.bpmn_id))
         if workflow.is_completed() and instance.status == "running":
@@ -435,8 +444,12 @@ class Runtime:
                     task.assignee_id, task.claimed_at = user.id, now
                 task.state, task.completed_by_id, task.completed_at = "completed", user.id, now
                 task.data, task.draft = submitted, None
+                if task.paused_at is not None:  # completed while paused: close the open pause
+                    self._close_pause(session, task, user, now, "completed")
                 calendar = self.calendars.get(session, task.office_id)
-                task.working_minutes = calendar.working_minutes_between(_aware(task.ready_at), now)
+                task.working_minutes = calendar.working_minutes_between(_aware(task.ready_at), now) \
+                    - deadlines.paused_minutes(session, task.id, calendar)
+                deadlines.cancel_task(session, task.id)
                 self._audit(session, task, user, now, "task_completed", submitted)
                 self._sync(session, instance, workflow, now)
                 instance.state = self.store.workflow_to_dict(workflow)
@@ -500,6 +513,198 @@ class Runtime:
             version = instance.version
             _ = version.definition
             return {"instance": instance, "version": version, "tasks": tasks, "events": events}
+
+    # ---- the SLA clock: pause, resume, calendar changes -------------------------------------
+    def pause(self, user_id: int, task_id: int, reason: str) -> None:
+        """Stop a step's clock (e.g. waiting for a revised press release); reminders are held."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise FormInvalid({"reason": ["wajib diisi / required"]})
+        now = self.clock()
+        with self._instance_tx(task_id) as (session, instance, task):
+            user = self._user(session, user_id)
+            self._check_clock_actor(session, user, task)
+            if task.paused_at is not None:
+                raise Conflict("the clock of this step is already paused")
+            task.paused_at, task.pause_reason = now, reason[:500]
+            session.add(TaskPause(human_task_id=task.id, paused_at=now, reason=reason[:500], paused_by_id=user.id))
+            deadlines.hold_task(session, task.id)
+            self._retime_instance(session, instance, [task])
+            self._audit(session, task, user, now, "clock_paused", {"reason": reason})
+
+    def resume(self, user_id: int, task_id: int, reason: str = "") -> datetime | None:
+        """Restart a paused clock; the due time moves on by the paused working time. Returns it."""
+        now = self.clock()
+        with self._instance_tx(task_id) as (session, instance, task):
+            user = self._user(session, user_id)
+            self._check_clock_actor(session, user, task)
+            if task.paused_at is None:
+                raise Conflict("the clock of this step is not paused")
+            previous = _aware(task.due_at)
+            self._close_pause(session, task, user, now, reason)
+            calendar = self.calendars.get(session, task.office_id)
+            due = deadlines.retime_task(session, task, calendar, release=True)
+            self._retime_instance(session, instance, [task])
+            self._audit(session, task, user, now, "clock_resumed", {
+                "reason": reason or None, "paused_minutes": deadlines.paused_minutes(session, task.id, calendar),
+                "due_before": previous.isoformat() if previous else None, "due_at": due.isoformat() if due else None})
+            return due
+
+    def _check_clock_actor(self, session: Session, user: User, task: HumanTask) -> None:
+        self._check_office(user, task.office_id)
+        if task.state != "ready":
+            raise Conflict("this step is already closed")
+        if user.has_role("supervisor") or task.assignee_id == user.id:
+            return
+        if task.assignee_id is None and task.group_id in self._group_ids(session, user):
+            return
+        raise Forbidden("only the holder, a member of the lane while unclaimed, or a supervisor may pause or "
+                        "resume this step's clock")
+
+    @staticmethod
+    def _close_pause(session: Session, task: HumanTask, user: User | None, now: datetime, reason: str) -> None:
+        pause = session.scalar(select(TaskPause).where(TaskPause.human_task_id == task.id,
+                                                       TaskPause.resumed_at.is_(None)).order_by(TaskPause.id.desc()))
+        if pause is not None:
+            pause.resumed_at, pause.resume_reason = now, (reason or None)
+            pause.resumed_by_id = user.id if user else None
+        task.paused_at, task.pause_reason = None, None
+        session.flush()
+
+    @contextmanager
+    def _instance_tx(self, task_id: int):
+        """A transaction holding the task's instance lock, for changes to the step's timer."""
+        instance_id = None
+        try:
+            with self.sessions.begin() as session:
+                task = self._task(session, task_id)
+                instance_id = task.instance_id
+                instance = session.scalar(select(ProcessInstance).where(
+                    ProcessInstance.id == task.instance_id).with_for_update().execution_options(populate_existing=True))
+                session.refresh(task)
+                yield session, instance, task
+        except StaleDataError:
+            self._workflows.pop(instance_id, None)
+            raise Conflict("this process changed meanwhile; reload it") from None
+        except Exception:
+            self._workflows.pop(instance_id, None)
+            raise
+
+    def _retime_instance(self, session: Session, instance: ProcessInstance, tasks: list[HumanTask]) -> None:
+        """Write the tasks' due times (or 'paused') into their BPMN timers; keep next_timer_at in step."""
+        workflow = self._take_workflow(instance)
+        steps = instance.version.steps
+        for task in tasks:
+            spiff_task = workflow.get_task_from_id(UUID(task.task_guid))
+            if spiff_task is None:
+                continue
+            due = PAUSED_TIMER if task.paused_at is not None else _aware(task.due_at)
+            self._set_step_timer(spiff_task, steps.get(task.bpmn_id, {}).get("timer_id"), due)
+        instance.next_timer_at = self._next_timer(workflow)
+        instance.state = self.store.workflow_to_dict(workflow)
+        session.flush()
+        self._keep_workflow(instance, workflow)
+
+    def _check_calendar_admin(self, session: Session, user_id: int | None, office: Office) -> User | None:
+        """`None` is the operator at the console; otherwise an admin, or a supervisor of the office."""
+        if user_id is None:
+            return None
+        user = self._user(session, user_id)
+        if user.has_role("admin") or (user.has_role("supervisor") and user.office_id == office.id):
+            return user
+        raise Forbidden("only an admin or the office's supervisor may change its calendar")
+
+    @staticmethod
+    def _office(session: Session, office_code: str) -> Office:
+        office = session.scalar(select(Office).where(Office.code == office_code).with_for_update())
+        if office is None:
+            raise NotFound(f"office {office_code!r} does not exist")
+        return office
+
+    def set_schedule(self, user_id: int | None, office_code: str, schedule: dict | None,
+                     include_cuti_bersama: bool | None = None) -> int:
+        """Set an office's weekly schedule (None: the Perpres 21/2023 default); re-time open steps.
+        Returns how many open steps got a new due time."""
+        try:
+            normal = WeeklySchedule.from_dict(schedule).to_dict() if schedule is not None else None
+        except (ValueError, TypeError, KeyError) as exc:
+            raise LajurError(f"invalid schedule: {exc}") from None
+        now = self.clock()
+        with self.sessions.begin() as session:
+            office = self._office(session, office_code)
+            user = self._check_calendar_admin(session, user_id, office)
+            office.schedule = normal
+            if include_cuti_bersama is not None:
+                office.include_cuti_bersama = include_cuti_bersama
+            return self._calendar_changed(session, office, user, now, {
+                "schedule": normal, "include_cuti_bersama": office.include_cuti_bersama})
+
+    def set_override(self, user_id: int | None, office_code: str, day, working: bool | None,
+                     note: str = "") -> int:
+        """Make `day` an extra day off (working=False) or working day (True) for the office;
+        `working=None` removes the override. Returns how many open steps were re-timed."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            office = self._office(session, office_code)
+            user = self._check_calendar_admin(session, user_id, office)
+            row = session.scalar(select(CalendarOverride).where(CalendarOverride.office_id == office.id,
+                                                                CalendarOverride.day == day))
+            if working is None:
+                if row is not None:
+                    session.delete(row)
+            elif row is None:
+                session.add(CalendarOverride(office_id=office.id, day=day, working=working, note=note or ""))
+            else:
+                row.working, row.note = working, note or ""
+            session.flush()
+            return self._calendar_changed(session, office, user, now, {
+                "day": day.isoformat(), "working": working, "note": note or None})
+
+    def _calendar_changed(self, session: Session, office: Office, user: User | None, now: datetime,
+                          data: dict) -> int:
+        """Bump the revision and re-time every open step of the office, in the caller's transaction."""
+        office.calendar_revision = (office.calendar_revision or 1) + 1
+        session.flush()
+        try:
+            calendar = self.calendars.get(session, office.id)
+        except ValueError as exc:
+            raise LajurError(f"calendar refused: {exc}") from None
+        session.add(AuditEvent(office_id=office.id, user_id=user.id if user else None, at=now,
+                               kind="calendar_changed", data=data))
+        open_tasks = list(session.scalars(select(HumanTask).where(HumanTask.office_id == office.id,
+                                                                  HumanTask.state == "ready")
+                                          .order_by(HumanTask.instance_id, HumanTask.id)))
+        by_instance: dict[int, list[HumanTask]] = {}
+        for task in open_tasks:
+            by_instance.setdefault(task.instance_id, []).append(task)
+        changed = 0
+        for instance_id, tasks in by_instance.items():
+            instance = session.scalar(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                                      .with_for_update().execution_options(populate_existing=True))
+            moved = []
+            for task in tasks:
+                before = _aware(task.due_at)
+                after = deadlines.retime_task(session, task, calendar)
+                if after != before:
+                    moved.append(task)
+                    self._audit(session, task, user, now, "due_recomputed", {
+                        "due_before": before.isoformat() if before else None,
+                        "due_at": after.isoformat() if after else None})
+            if moved:
+                try:
+                    self._retime_instance(session, instance, moved)
+                except Exception:
+                    self._workflows.pop(instance_id, None)
+                    raise
+                changed += len(moved)
+        return changed
+
+    def deadline_tick(self, settings, enqueue) -> "deadlines.TickResult":
+        """What the beat tick runs: due BPMN timers, then due reminder deadlines and re-enqueues."""
+        timers = self.run_due_timers()
+        result = deadlines.tick(self.sessions, settings, self.calendars, self.clock, enqueue)
+        result.timers = timers
+        return result
 
     # ---- timers ----------------------------------------------------------------------------
     def run_due_timers(self, limit: int = 100) -> int:

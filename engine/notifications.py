@@ -1,0 +1,49 @@
+"""In-app notifications: what the web inbox (and the API later) shows a user.
+
+The rows are written by the deadline tick (`engine.deadlines`); here they are only read
+and marked read, always scoped to their owner.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from .models import Delivery, Notification
+
+
+def unread_count(session: Session, user_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.user_id == user_id, Notification.inapp.is_(True), Notification.read_at.is_(None))) or 0
+
+
+def list_for_user(session: Session, user_id: int, unread_only: bool = False, limit: int = 50,
+                  offset: int = 0) -> list[Notification]:
+    q = select(Notification).where(Notification.user_id == user_id, Notification.inapp.is_(True))
+    if unread_only:
+        q = q.where(Notification.read_at.is_(None))
+    return list(session.scalars(q.order_by(Notification.id.desc()).limit(limit).offset(offset)))
+
+
+def mark_read(session: Session, user_id: int, notification_ids: list[int] | None = None,
+              now: datetime | None = None) -> int:
+    """Mark the user's notifications read (all unread ones when no ids are given); returns how many."""
+    q = update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    if notification_ids is not None:
+        q = q.where(Notification.id.in_(notification_ids))
+    result = session.execute(q.values(read_at=now or datetime.now(timezone.utc))
+                             .execution_options(synchronize_session=False))
+    return result.rowcount
+
+
+def failed_deliveries(session: Session, office_id: int | None = None, limit: int = 100) -> list[Delivery]:
+    """Deliveries that gave up after their retries: the visible failed state for operators."""
+    q = select(Delivery).where(Delivery.status == "failed")
+    if office_id is not None:
+        q = q.join(Notification, Notification.id == Delivery.notification_id).where(Notification.office_id == office_id)
+    return list(session.scalars(q.order_by(Delivery.id.desc()).limit(limit)))
+
+
+def delivery_counts(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())

@@ -1,0 +1,74 @@
+"""Celery tasks: thin calls into `engine.deadlines` through a per-process Services object."""
+from __future__ import annotations
+
+import logging
+
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from engine.deadlines import send_many
+from engine.services import Services
+
+from .app import app
+
+log = logging.getLogger("lajur.workers")
+
+
+class _ProcessServices:
+    """One Services per worker process, built after the fork (a database connection must
+    never cross a fork) and dropped when the process ends."""
+
+    def __init__(self):
+        self._services: Services | None = None
+
+    def get(self) -> Services:
+        if self._services is None:
+            self._services = Services.from_settings(app.conf.lajur_settings)
+        return self._services
+
+    def reset(self) -> None:
+        if self._services is not None:
+            self._services.dispose()
+        self._services = None
+
+
+_process = _ProcessServices()
+
+
+@worker_process_init.connect
+def _after_fork(**_):
+    _process._services = None  # inherited from the parent: do not reuse, do not dispose
+
+
+@worker_process_shutdown.connect
+def _on_exit(**_):
+    _process.reset()
+
+
+CHUNK = 20  # deliveries per message: amortises the broker and DB round trips over a burst
+
+
+def _enqueue(ids: list[int]) -> None:
+    queue = app.conf.lajur_settings.queue
+    for i in range(0, len(ids), CHUNK):
+        send_deliveries.apply_async((ids[i:i + CHUNK],), queue=queue)
+
+
+@app.task(name="workers.tasks.tick", acks_late=False, ignore_result=True)
+def tick() -> dict:
+    """Fire due BPMN timers and reminder deadlines; (re)enqueue the sends that need it."""
+    svc = _process.get()
+    result = svc.runtime.deadline_tick(svc.settings, _enqueue)
+    if result.fired or result.enqueued or result.timers:
+        log.info("tick: %d deadline(s) fired, %d cancelled, %d send(s) enqueued, %d timer instance(s)",
+                 result.fired, result.cancelled, len(result.enqueued), result.timers)
+    return {"fired": result.fired, "enqueued": len(result.enqueued), "timers": result.timers}
+
+
+@app.task(name="workers.tasks.send_deliveries", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def send_deliveries(delivery_ids: list[int]) -> dict:
+    """Send each delivery at most once (the claim in the database decides, not the broker)."""
+    svc = _process.get()
+    result = send_many(svc.sessions, svc.settings, list(delivery_ids), svc.runtime.clock)
+    for delivery_id, status in result.items():
+        log.info("delivery %s: %s", delivery_id, status)
+    return {str(k): v for k, v in result.items()}
