@@ -1,0 +1,10 @@
+"""Extra blueprints the app factory registers, as "module:attribute" import strings.
+
+Other parts of Lajur (dashboard, notifications) append themselves here so that the
+factory needs no edit when they are added; the staff app's own blueprints are
+registered by the factory directly.
+"""
+
+BLUEPRINTS: list[str] = []
+BLUEPRINTS.append("webui.dashboard:bp")
+BLUEPRINTS.append("webui.notifications:bp")

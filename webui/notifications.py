@@ -1,0 +1,54 @@
+"""In-app notifications: the list of a user's reminders, with mark-read.
+
+The texts were rendered in the user's language when the deadline fired; this page only
+lists them. It also gives base.html the unread count (app.extensions["lajur_unread"]).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from engine import notifications
+
+from . import current_services
+from .auth import login_required
+
+bp = Blueprint("notifications", __name__, url_prefix="/notifications")
+PAGE = 50
+
+
+@bp.record_once
+def _register_unread(state) -> None:
+    app = state.app
+
+    def unread(user_id: int) -> int:
+        with app.extensions["lajur"].sessions() as session:
+            return notifications.unread_count(session, user_id)
+
+    app.extensions["lajur_unread"] = unread
+
+
+@bp.get("/")
+@login_required
+def index():
+    page = max(1, request.args.get("page", 1, type=int))
+    unread_only = request.args.get("unread") == "1"
+    with current_services().sessions() as session:
+        rows = notifications.list_for_user(session, current_user.id, unread_only=unread_only, limit=PAGE + 1,
+                                           offset=(page - 1) * PAGE)
+        unread = notifications.unread_count(session, current_user.id)
+    return render_template("notifications/index.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page,
+                           unread=unread, unread_only=unread_only)
+
+
+@bp.post("/read")
+@login_required
+def mark_read():
+    """Mark one (id=...) or all of the user's notifications read; another user's ids change nothing."""
+    ids = [int(i) for i in request.form.getlist("id") if i.isdigit()]
+    with current_services().sessions.begin() as session:
+        notifications.mark_read(session, current_user.id, ids or None)
+    target = request.form.get("next") or ""
+    if target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
+    return redirect(url_for("notifications.index"))

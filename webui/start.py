@@ -1,0 +1,55 @@
+"""Starting an SOP: the SOPs this user may start, each with its SOP card."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from engine.errors import FormInvalid
+from engine.queries import open_task_ids, sop_cards
+
+from . import current_services
+from .auth import login_required
+
+bp = Blueprint("start", __name__)
+
+
+def _cards():
+    services = current_services()
+    definitions = services.runtime.startable(current_user.id) if current_user.office_id is not None else []
+    with services.sessions() as db:
+        cards = sop_cards(db, [d.id for d in definitions])
+    result = []
+    for d in definitions:
+        card = cards.get(d.id, {})
+        steps = sorted((card.get("sop") or {}).get("steps", {}).items(), key=lambda kv: kv[1].get("no", 0))
+        actors = list(dict.fromkeys(s.get("actor") for _id, s in steps if s.get("actor")))
+        total = sum(s.get("mutu_baku_minutes") or 0 for _id, s in steps)
+        result.append({"key": d.key, "name": d.name, "sop": card.get("sop") or {}, "steps": steps,
+                       "actors": actors, "total_minutes": total, "version": card.get("version")})
+    return result
+
+
+@bp.get("/start")
+@login_required
+def index():
+    return render_template("start/index.html", cards=_cards(), errors={}, subjects={})
+
+
+@bp.post("/start/<key>")
+@login_required
+def start(key: str):
+    services = current_services()
+    subject = request.form.get("subject", "")
+    try:
+        instance_id = services.runtime.start(current_user.id, key, subject)
+    except FormInvalid:
+        message = _("Perihal wajib diisi (paling banyak 300 karakter).")
+        return render_template("start/index.html", cards=_cards(), errors={key: message},
+                               subjects={key: subject}), 422
+    with services.sessions() as db:
+        open_ids = open_task_ids(db, instance_id, current_user.id)
+    flash(_("SOP dimulai: %(s)s", s=subject.strip()), "info")
+    if open_ids:
+        return redirect(url_for("tasks.detail", task_id=open_ids[0]))
+    return redirect(url_for("instances.detail", instance_id=instance_id))

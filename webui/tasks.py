@@ -1,0 +1,244 @@
+"""The step page: SOP text, Persyaratan checklist, the step's form, evidence, draft and complete.
+
+Access: the engine checks office and lane on every read and action; this module checks
+them again before it stores any uploaded file (the upload happens before the engine is
+called). A failed validation re-renders the form with the entered data and the errors
+next to the fields (422) and changes nothing in the process.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import (Blueprint, current_app, flash, redirect, render_template, request, url_for)
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from engine import attachments as evidence
+from engine.errors import Forbidden, FormInvalid, NotFound
+from engine.models import User
+from engine.queries import COUNT_CAP, task_head, task_row, user_names, version_forms
+
+from . import current_services
+from .auth import _safe_next, login_required
+from .forms import build_fields, coerce, file_fields, file_values, validate
+from .inbox import counts_for, row_urls, tab_labels
+
+bp = Blueprint("tasks", __name__)
+
+CHECKLIST = "_persyaratan"
+
+
+def step_schemas(version_id: int) -> tuple[dict, dict]:
+    """(steps, forms) of a version, cached per app: deployed versions never change."""
+    cache = current_app.extensions["lajur_form_cache"]
+    found = cache.get(version_id)
+    if found is None:
+        with current_services().sessions() as db:
+            found = version_forms(db, version_id)
+        if len(cache) > 256:
+            cache.clear()
+        cache[version_id] = found
+    return found
+
+
+def schema_of(version_id: int, bpmn_id: str) -> dict:
+    steps, forms = step_schemas(version_id)
+    return forms.get(steps.get(bpmn_id, {}).get("form"), {})
+
+
+def is_paraf(name: str, value) -> bool:
+    """The engine's paraf record `paraf_<step>` = {user, name, at} (not a form field like paraf_kabid_ada)."""
+    return name.startswith("paraf_") and isinstance(value, dict) and "user" in value
+
+
+def describe(schema: dict, data: dict | None) -> list[dict]:
+    """Submitted data as labelled rows for reading (files as lists of sha256)."""
+    rows = []
+    props = schema.get("properties", {})
+    for name, value in (data or {}).items():
+        if is_paraf(name, value) or name.startswith("_"):
+            continue
+        prop = props.get(name, {})
+        kind = "files" if prop.get("x-lajur-widget") == "files" else "list" if isinstance(value, list) else \
+            "bool" if isinstance(value, bool) else "text"
+        rows.append({"label": prop.get("title", name), "value": value, "kind": kind})
+    return rows
+
+
+def paraf_trail(history, steps: dict) -> list[dict]:
+    trail = []
+    for done in history:
+        for key, value in (done.data or {}).items():
+            if is_paraf(key, value):
+                bpmn_id = key[len("paraf_"):]
+                decision = next((v for k, v in (done.data or {}).items()
+                                 if k.startswith("persetujuan") and isinstance(v, str)), None)
+                trail.append({"step": steps.get(bpmn_id, {}).get("name", bpmn_id),
+                              "no": steps.get(bpmn_id, {}).get("no"), "name": value.get("name"),
+                              "user": value.get("user"), "at": _parse(value.get("at")), "decision": decision})
+    return trail
+
+
+def _parse(value):
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _page(task_id: int, data: dict | None = None, errors: dict | None = None, status: int = 200):
+    services = current_services()
+    detail = services.runtime.task_detail(current_user.id, task_id)
+    task, schema, history = detail["task"], detail["schema"], detail["history"]
+    steps, forms = step_schemas(task.version_id)
+    draft = dict(task.draft or {})
+    prefilled = False
+    if data is None:
+        data = {k: v for k, v in draft.items() if k != CHECKLIST} if task.state == "ready" else (task.data or {})
+        checklist = draft.get(CHECKLIST, [])
+        if task.state == "ready" and not draft:
+            # a step sent back (TIDAK) starts from what was submitted last time, not from an empty form
+            previous = [h for h in history if h.bpmn_id == task.bpmn_id]
+            if previous:
+                data = {k: v for k, v in (previous[-1].data or {}).items() if not is_paraf(k, v)}
+                prefilled = True
+    else:
+        checklist = request.form.getlist(CHECKLIST)
+    earlier: dict[str, list[str]] = {}
+    shas = set(file_values(schema, data))
+    past = []
+    for done in history:
+        done_schema = forms.get(steps.get(done.bpmn_id, {}).get("form"), {})
+        for name in file_fields(done_schema):
+            if isinstance((done.data or {}).get(name), list):
+                earlier[name] = done.data[name]
+        shas |= file_values(done_schema, done.data)
+        past.append({"task": done, "rows": describe(done_schema, done.data)})
+    for values in earlier.values():
+        shas.update(values)
+    with services.sessions() as db:
+        files = evidence.by_sha(db, None if current_user.has_role("admin") else current_user.office_id, shas)
+        names = user_names(db, {task.assignee_id, task.completed_by_id} | {h.completed_by_id for h in history})
+    fields = build_fields(schema, data, errors, earlier)
+    holder = names.get(task.assignee_id)
+    may_act = detail["may_act"] and task.state == "ready" and task.assignee_id in (None, current_user.id)
+    return render_template(
+        "tasks/detail.html", task=task, step=detail["step"], sop_step=detail["sop_step"], sop=detail["sop"],
+        instance=detail["instance"], fields=fields, form_errors=(errors or {}).get("", []), files=files,
+        history=past, trail=paraf_trail(history, steps), may_act=may_act, in_lane=detail["may_act"],
+        holder=holder, names=names, prefilled=prefilled,
+        done_rows=describe(schema, task.data) if task.state == "completed" else [], checklist=checklist, schema=schema, has_draft=bool(task.draft),
+        max_mb=current_app.config["LAJUR_MAX_UPLOAD_BYTES"] // (1024 * 1024), now=datetime.now(timezone.utc),
+    ), status
+
+
+@bp.get("/tasks/<int:task_id>")
+@login_required
+def detail(task_id: int):
+    return _page(task_id)
+
+
+def _checked_head(task_id: int):
+    """The task, after the same office and lane checks the engine makes (before any file is stored)."""
+    with current_services().sessions() as db:
+        head = task_head(db, task_id)
+    if head is None:
+        raise NotFound(f"task {task_id} does not exist")
+    if head.office_id != current_user.office_id and not current_user.has_role("admin"):
+        raise Forbidden("another office")
+    if head.group_id not in current_user.view.group_ids:
+        raise Forbidden("another lane")
+    return head
+
+
+def _store_uploads(schema: dict, errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Store the files posted for each files field; problems become that field's errors."""
+    uploaded: dict[str, list[str]] = {}
+    services = current_services()
+    limit = current_app.config["LAJUR_MAX_UPLOAD_BYTES"]
+    for name in file_fields(schema):
+        posted = [f for f in request.files.getlist(f"{name}__upload") if f and f.filename]
+        if not posted:
+            continue
+        accept = set(schema["properties"][name].get("x-lajur-accept") or []) or None
+        for upload in posted:
+            try:
+                with services.sessions.begin() as db:
+                    user = db.get(User, current_user.id)
+                    stored = evidence.store(db, user, upload.filename, upload.stream, services.settings.data_dir,
+                                            max_bytes=limit, allowed=accept)
+                    uploaded.setdefault(name, []).append(stored.sha256)
+            except evidence.FileRejected as exc:
+                errors.setdefault(name, []).append(str(exc))
+    return uploaded
+
+
+@bp.post("/tasks/<int:task_id>")
+@login_required
+def submit(task_id: int):
+    head = _checked_head(task_id)
+    schema = schema_of(head.version_id, head.bpmn_id)
+    runtime = current_services().runtime
+    errors: dict[str, list[str]] = {}
+    uploaded = _store_uploads(schema, errors)
+    data = coerce(schema, request.form, uploaded)
+    if request.form.get("action") == "draft":
+        runtime.save_draft(current_user.id, task_id, {**data, CHECKLIST: request.form.getlist(CHECKLIST)})
+        if errors:
+            return _page(task_id, data, errors, 422)
+        flash(_("Draf disimpan."), "info")
+        return redirect(url_for("tasks.detail", task_id=task_id))
+    for name, messages in validate(schema, data).items():
+        errors.setdefault(name, []).extend(m for m in messages if m not in errors.get(name, []))
+    _check_files_of_office(schema, data, errors)
+    if not errors:
+        try:
+            runtime.complete(current_user.id, task_id, data)
+        except FormInvalid as exc:
+            for path, messages in exc.errors.items():
+                errors.setdefault(path.split(".")[0], []).extend(messages)
+    if errors:
+        return _page(task_id, data, errors, 422)
+    flash(_("Langkah selesai. Terima kasih."), "info")
+    return redirect(url_for("inbox.index"))
+
+
+def _check_files_of_office(schema: dict, data: dict, errors: dict[str, list[str]]) -> None:
+    """Every evidence hash must be a file of the user's own office (not a guessed or foreign one)."""
+    wanted = file_values(schema, data)
+    if not wanted:
+        return
+    with current_services().sessions() as db:
+        known = evidence.by_sha(db, current_user.office_id, wanted)
+    for name in file_fields(schema):
+        missing = [v for v in data.get(name, []) if v not in known]
+        if missing:
+            errors.setdefault(name, []).append(_("Berkas bukti tidak ditemukan di kantor Anda."))
+
+
+def _row_or_redirect(task_id: int, message: str):
+    """htmx: redraw the inbox row and the tab counts; otherwise go back where the user was."""
+    if request.headers.get("HX-Request"):
+        with current_services().sessions() as db:
+            row = task_row(db, task_id)
+        return render_template("inbox/_claimed.html", row=row, tab=request.form.get("tab", "mine"), urls=row_urls(),
+                               cap=COUNT_CAP,
+                               counts=counts_for(current_user), labels=tab_labels(), message=message,
+                               now=datetime.now(timezone.utc))
+    flash(message, "info")
+    return redirect(_safe_next(request.form.get("next")) or url_for("tasks.detail", task_id=task_id))
+
+
+@bp.post("/tasks/<int:task_id>/claim")
+@login_required
+def claim(task_id: int):
+    current_services().runtime.claim(current_user.id, task_id)
+    return _row_or_redirect(task_id, _("Langkah diambil. Sekarang Anda pemegangnya."))
+
+
+@bp.post("/tasks/<int:task_id>/unclaim")
+@login_required
+def unclaim(task_id: int):
+    current_services().runtime.unclaim(current_user.id, task_id)
+    return _row_or_redirect(task_id, _("Langkah dilepas ke kelompok."))
+
