@@ -1,0 +1,283 @@
+"""Supervisor dashboard latency on PostgreSQL (issue 5's target).
+
+Loads 1,000,000 completed and 100,000 open `human_task` rows (with their instances) into
+a throw-away database with COPY, not through the engine, then times, for one office:
+
+* stats.overview()  -- target p95 <= 300 ms
+* stats.officers()  -- target p95 <= 300 ms
+
+for the dashboard's default period (the last 12 ISO weeks) and, for information, for the
+last year and for all time; plus the regency view (all offices) and, as the reference in
+the same run, a bare `SELECT count(*) FROM human_task`.
+
+Data: the two demo offices (seed_demo deploys both SOPs) with 20 extra officers each;
+three years of history; the measured office (DPMK) holds 60% of all rows; 5% of the
+instances have a TIDAK return; step durations scatter around the Mutu Baku so that about
+70% are on time.
+
+Run: .venv/bin/python bench/bench_dashboard.py [--completed 1000000] [--open 100000] [--repeat 40]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
+
+from engine import stats  # noqa: E402
+from engine.config import Settings  # noqa: E402
+from engine.demo import seed_demo  # noqa: E402
+from engine.migrate import upgrade  # noqa: E402
+from engine.models import Office, ProcessDefinition, ProcessVersion, User  # noqa: E402
+from engine.services import Services  # noqa: E402
+
+ADMIN_URL = os.environ.get("LAJUR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+NOW = datetime(2026, 11, 20, 3, 0, tzinfo=timezone.utc)  # Friday 10:00 WIB
+YEARS = 3
+SHARE = {"dpmk": 0.6, "dinsos": 0.4}
+OFFICERS_PER_OFFICE = 20
+
+
+@contextmanager
+def scratch_database(name: str = "lajur_bench_dash"):
+    """CREATE DATABASE for this run (a random suffix: runs never collide) and drop it at the end."""
+    name = f"{name}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def p(values: list[float], q: float) -> float:
+    return stats.percentile(values, q)
+
+
+def timed(fn, repeat: int) -> list[float]:
+    """Milliseconds per call, after two warm-up calls."""
+    fn()
+    fn()
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def line(label: str, ms: list[float], target: float | None = None) -> str:
+    verdict = "" if target is None else ("  OK" if p(ms, 0.95) <= target else "  MISSED")
+    return (f"{label:<44} p50 {p(ms, 0.5):7.1f} ms  p95 {p(ms, 0.95):7.1f} ms  max {max(ms):7.1f} ms"
+            f"  (n={len(ms)}){verdict}")
+
+
+# ---- loading --------------------------------------------------------------------------------
+
+def prepare(services: Services) -> dict:
+    """Demo offices, SOPs and users, plus extra officers per lane; returns what the loader needs."""
+    with services.sessions.begin() as session:
+        seed_demo(session, services.runtime.store, services.settings.data_dir / "demo-logins.json")
+        offices = {o.code: o.id for o in session.scalars(select(Office))}
+        sops = {}
+        for d in session.scalars(select(ProcessDefinition)):
+            version = session.get(ProcessVersion, d.latest_version_id)
+            code = next(c for c, i in offices.items() if i == d.office_id)
+            steps = [(sid, s["name"], s["lane"], s["mutu_baku_minutes"]) for sid, s in version.steps.items()]
+            steps.sort(key=lambda s: stats._step_order(s[0]))
+            sops[code] = {"office_id": d.office_id, "version_id": version.id, "steps": steps}
+        hash_ = session.scalar(select(User.password_hash).limit(1))
+        officers = {}
+        for code, office_id in offices.items():
+            users = []
+            for i in range(OFFICERS_PER_OFFICE):
+                u = User(username=f"bench.{code}.{i}", full_name=f"Pegawai {code.upper()} {i:02d}",
+                         password_hash=hash_, office_id=office_id, roles="staff")
+                session.add(u)
+                users.append(u)
+            session.flush()
+            officers[code] = [u.id for u in users]
+    return {"offices": offices, "sops": sops, "officers": officers}
+
+
+def generate(meta: dict, completed_target: int, open_target: int, rng: random.Random):
+    """Yield (instance row, [task rows]) until the targets of completed and open steps are met."""
+    start_of_history = NOW - timedelta(days=365 * YEARS)
+    span = (NOW - start_of_history).total_seconds()
+    plan = []
+    for code, share in SHARE.items():
+        plan.append((code, int(completed_target * share), int(open_target * share)))
+    for code, done_goal, open_goal in plan:
+        sop = meta["sops"][code]
+        people = meta["officers"][code]
+        steps = sop["steps"]
+        done = opened = 0
+        while done < done_goal or opened < open_goal:
+            running = opened < open_goal and (done >= done_goal or rng.random() < open_goal / max(done_goal, 1) * 4)
+            if running:
+                started = NOW - timedelta(seconds=rng.uniform(0, 14 * 86400))
+            else:
+                started = start_of_history + timedelta(seconds=rng.uniform(0, span - 15 * 86400))
+            path = list(range(len(steps)))
+            if rng.random() < 0.05:  # a TIDAK at step 3: back to step 1
+                path = [0, 1, 2] + path
+            if running:
+                path = path[:rng.randint(1, len(path))]
+            tasks = []
+            t = started
+            for i, step_index in enumerate(path):
+                sid, name, lane, mb = steps[step_index]
+                due = t + timedelta(minutes=mb)
+                last_open = running and i == len(path) - 1
+                if last_open:
+                    # open: due between two days ago and two days ahead; 1% paused
+                    due = NOW + timedelta(minutes=rng.uniform(-2880, 2880))
+                    paused = NOW - timedelta(hours=1) if rng.random() < 0.01 else None
+                    tasks.append((sid, name, lane, "ready", rng.choice(people) if rng.random() < 0.7 else None,
+                                  None, mb, t, None, due, paused, None))
+                    opened += 1
+                    break
+                wm = max(0.5, rng.lognormvariate(0, 0.6) * mb * 0.75)
+                finished = t + timedelta(minutes=wm)
+                who = rng.choice(people)
+                tasks.append((sid, name, lane, "completed", who, who, mb, t, finished, due, None, round(wm, 2)))
+                done += 1
+                t = finished
+            status = "running" if running else "completed"
+            yield code, started, status, (None if running else t), tasks
+
+
+COLS_TASK = ("id", "task_guid", "instance_id", "office_id", "version_id", "bpmn_id", "name", "lane", "state",
+             "assignee_id", "completed_by_id", "mutu_baku_minutes", "ready_at", "completed_at", "due_at",
+             "paused_at", "working_minutes")
+COLS_INST = ("id", "office_id", "version_id", "subject", "status", "state", "lock_version", "started_at",
+             "completed_at")
+
+
+def load(url: str, meta: dict, completed: int, open_: int, seed: int = 5) -> tuple[int, int, float]:
+    rng = random.Random(seed)
+    t0 = time.perf_counter()
+    n_tasks = n_inst = 0
+    with psycopg.connect(url) as conn:
+        with conn.cursor() as cur:
+            with cur.copy(f"COPY process_instance ({', '.join(COLS_INST)}) FROM STDIN") as inst_copy:
+                task_rows = []
+                for code, started, status, finished, tasks in generate(meta, completed, open_, rng):
+                    sop = meta["sops"][code]
+                    n_inst += 1
+                    inst_copy.write_row((n_inst, sop["office_id"], sop["version_id"], f"Berita {n_inst}", status,
+                                         "{}", 1, started, finished))
+                    for sid, name, lane, state, who, by, mb, ready, done, due, paused, wm in tasks:
+                        n_tasks += 1
+                        task_rows.append((n_tasks, str(uuid.UUID(int=rng.getrandbits(128))), n_inst,
+                                          sop["office_id"], sop["version_id"], sid, name, lane, state, who, by, mb,
+                                          ready, done, due, paused, wm))
+            with cur.copy(f"COPY human_task ({', '.join(COLS_TASK)}) FROM STDIN") as task_copy:
+                for row in task_rows:
+                    task_copy.write_row(row)
+            cur.execute("SELECT setval(pg_get_serial_sequence('process_instance', 'id'), %s)", (n_inst,))
+            cur.execute("SELECT setval(pg_get_serial_sequence('human_task', 'id'), %s)", (n_tasks,))
+        conn.commit()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")  # what autovacuum does on a live system: visibility map + statistics
+    return n_inst, n_tasks, time.perf_counter() - t0
+
+
+# ---- timing ---------------------------------------------------------------------------------
+
+def measure(services: Services, office: int, repeat: int) -> list[str]:
+    """Time the dashboard's functions for one office (and the regency) on the loaded data."""
+    start12, today = stats.default_period(NOW)
+    views = [
+        ("default period (12 weeks)", start12, today, True),
+        ("last year", today - timedelta(days=364), today, False),
+        ("all time", None, None, False),
+    ]
+    results = []
+
+    def run(fn, filters):
+        def call():
+            with services.sessions() as session:
+                fn(session, filters, NOW)
+        return call
+
+    for label, start, end, target in views:
+        f = stats.Filters(office_id=office, start=start, end=end)
+        with services.sessions() as session:
+            done = sum(r.completed for r in stats.overview(session, f, NOW))
+        results.append(line(f"overview, one office, {label} [{done:,} done]",
+                            timed(run(stats.overview, f), repeat), 300 if target else None))
+        results.append(line(f"officers, one office, {label}",
+                            timed(run(stats.officers, f), repeat), 300 if target else None))
+    regency = stats.Filters(start=start12, end=today)
+    results.append(line("overview, regency (all offices), 12 weeks", timed(run(stats.overview, regency), repeat)))
+    results.append(line("officers, regency (all offices), 12 weeks", timed(run(stats.officers, regency), repeat)))
+    f12 = stats.Filters(office_id=office, start=start12, end=today)
+    for fn in (stats.trends, stats.late_heatmap, stats.rework):
+        results.append(line(f"{fn.__name__}, one office, 12 weeks", timed(run(fn, f12), 10)))
+
+    def count_all():
+        with services.engine.connect() as conn:
+            conn.execute(text("SELECT count(*) FROM human_task")).scalar()
+    results.append(line("reference: SELECT count(*) FROM human_task", timed(count_all, repeat)))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--completed", type=int, default=1_000_000)
+    parser.add_argument("--open", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=40)
+    parser.add_argument("--url", help="time against an already loaded database (kept; for tuning)")
+    args = parser.parse_args()
+
+    print(f"# bench_dashboard {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+          f"{os.cpu_count()} cores, Python {platform.python_version()}")
+    data_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"lajur-bench-dash-{uuid.uuid4().hex[:6]}"
+
+    def services_for(url: str) -> Services:
+        return Services.from_settings(Settings(database_url=url.replace("postgresql://", "postgresql+psycopg://"),
+                                               broker_url="memory://", data_dir=data_dir,
+                                               base_url="http://127.0.0.1"))
+
+    if args.url:
+        services = services_for(args.url)
+        try:
+            with services.sessions() as session:
+                office = session.scalar(select(Office.id).where(Office.code == "dpmk"))
+            print("\n".join(measure(services, office, args.repeat)))
+        finally:
+            services.dispose()
+        return
+
+    with scratch_database() as url:
+        upgrade(url.replace("postgresql://", "postgresql+psycopg://"))
+        services = services_for(url)
+        try:
+            meta = prepare(services)
+            n_inst, n_tasks, secs = load(url, meta, args.completed, args.open)
+            with services.engine.connect() as conn:
+                counts = dict(conn.execute(text("SELECT state, count(*) FROM human_task GROUP BY state")).all())
+                pg_version = conn.execute(text("SHOW server_version")).scalar()
+            print(f"loaded {n_inst:,} instances, {n_tasks:,} steps ({counts}) in {secs:.1f} s; "
+                  f"PostgreSQL {pg_version}")
+            print("\n".join(measure(services, meta["offices"]["dpmk"], args.repeat)))
+        finally:
+            services.dispose()
+
+
+if __name__ == "__main__":
+    main()
