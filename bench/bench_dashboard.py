@@ -51,16 +51,21 @@ OFFICERS_PER_OFFICE = 20
 
 
 @contextmanager
-def scratch_database(name: str = "lajur_bench_dash"):
-    """CREATE DATABASE for this run (a random suffix: runs never collide) and drop it at the end."""
+def scratch_database(name: str = "lajur_bench_dash", keep: bool = False):
+    """CREATE DATABASE for this run (a random suffix: runs never collide) and drop it at the end
+    (unless `keep`: then its URL is printed for `--url`)."""
     name = f"{name}_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
-        yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        yield url
     finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if keep:
+            print(f"kept: --url {url}")
+        else:
+            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def p(values: list[float], q: float) -> float:
@@ -242,6 +247,8 @@ def main() -> None:
     parser.add_argument("--open", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--url", help="time against an already loaded database (kept; for tuning)")
+    parser.add_argument("--keep", action="store_true", help="keep the loaded database (prints its --url)")
+    parser.add_argument("--load-only", action="store_true", help="load (and keep) the database, time nothing")
     args = parser.parse_args()
 
     print(f"# bench_dashboard {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
@@ -263,7 +270,7 @@ def main() -> None:
             services.dispose()
         return
 
-    with scratch_database() as url:
+    with scratch_database(keep=args.keep or args.load_only) as url:
         upgrade(url.replace("postgresql://", "postgresql+psycopg://"))
         services = services_for(url)
         try:
@@ -274,7 +281,8 @@ def main() -> None:
                 pg_version = conn.execute(text("SHOW server_version")).scalar()
             print(f"loaded {n_inst:,} instances, {n_tasks:,} steps ({counts}) in {secs:.1f} s; "
                   f"PostgreSQL {pg_version}")
-            print("\n".join(measure(services, meta["offices"]["dpmk"], args.repeat)))
+            if not args.load_only:
+                print("\n".join(measure(services, meta["offices"]["dpmk"], args.repeat)))
         finally:
             services.dispose()
 

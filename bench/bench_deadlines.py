@@ -1,12 +1,13 @@
 """Benchmark: 10,000 reminder deadlines falling due within one minute, PostgreSQL + Redis.
 
-Real processes: a Celery worker (prefork, 2 children) and beat (tick every second) started
-as subprocesses, deliveries over the webhook channel to an HTTP receiver in this process.
+Real processes: a Celery worker (prefork, as many children as `lajur worker` has by default)
+and beat (tick every second) started as subprocesses, deliveries over the webhook channel
+to an HTTP receiver in this process.
 Reports the lateness of the first delivery of each deadline after its due time (p50, p99,
 max), duplicates and losses, and, as reference from the same run, the tick interval and
 the split of lateness into tick (due -> delivery row) and Celery send path (row -> received).
 
-    .venv/bin/python bench/bench_deadlines.py [--n 10000] [--spread 60]
+    .venv/bin/python bench/bench_deadlines.py [--n 10000] [--spread 60] [--concurrency N]
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from sqlalchemy import insert, select, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.cli import WORKER_CONCURRENCY  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.demo import seed_demo  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
@@ -63,7 +65,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--spread", type=float, default=60.0, help="deadlines fall due over this many seconds")
     ap.add_argument("--lead", type=float, default=15.0, help="seconds before the first deadline (startup)")
-    ap.add_argument("--concurrency", type=int, default=4, help="worker children (sends are I/O-bound)")
+    ap.add_argument("--concurrency", type=int, default=WORKER_CONCURRENCY,
+                    help="worker children (default: that of `lajur worker`)")
     args = ap.parse_args()
 
     name = f"lajur_bench_{os.getpid()}"

@@ -65,7 +65,7 @@ def schedule_task(session: Session, task: HumanTask, step: dict, calendar: Offic
         return
     for p in policy_of(step):
         if p["level"] in ("warn", "breach"):
-            session.add(Deadline(human_task_id=task.id, office_id=task.office_id, level=p["level"], seq=0,
+            session.add(Deadline(human_task=task, office_id=task.office_id, level=p["level"], seq=0,
                                  at_fraction=p["at"], due_at=due_of(calendar, task, p["at"], 0.0),
                                  status="pending"))
 

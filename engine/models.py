@@ -175,6 +175,9 @@ class HumanTask(Base):
         Index("ix_human_task_office", "office_id", "state", "due_at"),
         Index("ix_human_task_completed_by", "completed_by_id", "completed_at"),
         Index("ix_human_task_instance", "instance_id"),
+        Index("ix_human_task_dash_done", "office_id", "state", "completed_at",
+              postgresql_include=["version_id", "bpmn_id", "completed_by_id", "assignee_id", "due_at", "paused_at",
+                                  "working_minutes"]),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     task_guid: Mapped[str] = mapped_column(String(36), unique=True)
@@ -221,6 +224,7 @@ class AuditEvent(Base):
     data: Mapped[dict | None] = mapped_column(JSON)
 
     user: Mapped[User | None] = relationship()
+    human_task: Mapped["HumanTask | None"] = relationship()
 
 
 class Attachment(Base):
@@ -278,6 +282,8 @@ class Deadline(Base):
     due_at: Mapped[datetime] = utc_dt()
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|held|done|cancelled
     fired_at: Mapped[datetime | None] = utc_dt()
+
+    human_task: Mapped[HumanTask] = relationship()
 
 
 class Notification(Base):

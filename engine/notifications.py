@@ -26,6 +26,14 @@ def list_for_user(session: Session, user_id: int, unread_only: bool = False, lim
     return list(session.scalars(q.order_by(Notification.id.desc()).limit(limit).offset(offset)))
 
 
+def owned_ids(session: Session, user_id: int, notification_ids: list[int]) -> set[int]:
+    """Those of the ids that are the user's own notifications."""
+    if not notification_ids:
+        return set()
+    return set(session.scalars(select(Notification.id).where(Notification.user_id == user_id,
+                                                             Notification.id.in_(notification_ids))))
+
+
 def mark_read(session: Session, user_id: int, notification_ids: list[int] | None = None,
               now: datetime | None = None) -> int:
     """Mark the user's notifications read (all unread ones when no ids are given); returns how many."""

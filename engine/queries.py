@@ -100,7 +100,8 @@ def task_row(session: Session, task_id: int) -> TaskRow | None:
         return None
     t = r[0]
     return TaskRow(id=t.id, instance_id=t.instance_id, subject=r[1], process_key=r[2], process_name=r[3],
-                   bpmn_id=t.bpmn_id, name=t.name, lane=t.lane, state=t.state, assignee=r[4],
+                   bpmn_id=t.bpmn_id, name=t.name, lane=t.lane, state=t.state, assignee_id=t.assignee_id,
+                   assignee=r[4],
                    ready_at=_aware(t.ready_at), due_at=_aware(t.due_at), completed_at=_aware(t.completed_at),
                    mutu_baku_minutes=t.mutu_baku_minutes, paused=t.paused_at is not None)
 

@@ -53,6 +53,7 @@ class TaskRow:
     name: str
     lane: str | None
     state: str
+    assignee_id: int | None
     assignee: str | None
     ready_at: datetime
     due_at: datetime | None
@@ -69,6 +70,13 @@ def _aware(dt: datetime | None) -> datetime | None:
     if dt is not None and dt.tzinfo is None:
         return dt.replace(tzinfo=timezone.utc)
     return dt
+
+
+@dataclass(frozen=True)
+class FormVersion:
+    id: int
+    steps: dict
+    forms: dict
 
 
 VIEWS = ("mine", "group", "overdue", "completed", "office")
@@ -89,9 +97,16 @@ class Runtime:
         self.clock = clock
         self.calendars = CalendarCache()
         self._specs: dict[int, tuple] = {}
+        self._version_steps: dict[int, dict] = {}
+        self._form_versions: dict[int, FormVersion] = {}
+        self._lane_groups: dict[tuple[int, str], int] = {}
         self._validators: dict[tuple[int, str], Draft202012Validator] = {}
         self._workflows: OrderedDict[int, tuple[int, BpmnWorkflow]] = OrderedDict()
         self._cache_size = workflow_cache_size
+
+    def _now(self) -> datetime:
+        """The clock in UTC: everything is stored in UTC (SQLite keeps no offset)."""
+        return self.clock().astimezone(timezone.utc)
 
     # ---- loading ---------------------------------------------------------------------------
     def _spec(self, version: ProcessVersion):
@@ -99,6 +114,26 @@ class Runtime:
         if spec is None:
             spec = self._specs[version.id] = self.store.spec_from_dict(version.spec)
         return spec
+
+    def _steps(self, session: Session, version_id: int) -> dict:
+        """A deployed version's step metadata; versions are immutable, so it is read once."""
+        steps = self._version_steps.get(version_id)
+        if steps is None:
+            steps = self._version_steps[version_id] = session.scalar(
+                select(ProcessVersion.steps).where(ProcessVersion.id == version_id))
+        return steps
+
+    def _lane_group(self, session: Session, office_id: int, lane: str | None) -> int | None:
+        """The group id a lane maps to. Groups are created at deploy and never renamed, so this is cached."""
+        if not lane:
+            return None
+        key = (office_id, lane)
+        if key not in self._lane_groups:
+            group_id = session.scalar(select(Group.id).where(Group.office_id == office_id, Group.name == lane))
+            if group_id is None:
+                return None  # not cached: a group created later is found then
+            self._lane_groups[key] = group_id
+        return self._lane_groups[key]
 
     def _take_workflow(self, instance: ProcessInstance) -> BpmnWorkflow:
         """The instance's workflow; removed from the cache until the transaction commits."""
@@ -112,6 +147,15 @@ class Runtime:
         self._workflows[instance.id] = (instance.lock_version, workflow)
         while len(self._workflows) > self._cache_size:
             self._workflows.popitem(last=False)
+
+    def _form_version(self, session: Session, version_id: int) -> "FormVersion":
+        """What completing a step needs of its version (steps, forms), read once per version."""
+        fv = self._form_versions.get(version_id)
+        if fv is None:
+            row = session.execute(select(ProcessVersion.steps, ProcessVersion.forms)
+                                  .where(ProcessVersion.id == version_id)).one()
+            fv = self._form_versions[version_id] = FormVersion(version_id, row.steps, row.forms)
+        return fv
 
     def _validator(self, version: ProcessVersion, form: str) -> Draft202012Validator:
         key = (version.id, form)
@@ -133,6 +177,21 @@ class Runtime:
     def _check_office(user: User, office_id: int) -> None:
         if user.office_id != office_id and not user.has_role("admin"):
             raise Forbidden("this belongs to another office")
+
+    @staticmethod
+    def _actor(session: Session, user_id: int, group_id: int | None) -> tuple[User, bool]:
+        """The acting user and whether they are in the group, in one round trip."""
+        member = select(user_group.c.group_id).where(user_group.c.user_id == User.id,
+                                                     user_group.c.group_id == group_id).exists()
+        row = session.execute(select(User, member).where(User.id == user_id)).first()
+        if row is None or not row[0].active:
+            raise Forbidden("unknown or inactive user")
+        return row[0], bool(row[1])
+
+    def _check_member(self, user: User, task: HumanTask, member: bool) -> None:
+        self._check_office(user, task.office_id)
+        if not member:
+            raise Forbidden(f"step {task.name!r} belongs to lane {task.lane!r}, which you are not in")
 
     @staticmethod
     def _group_ids(session: Session, user: User) -> list[int]:
@@ -170,7 +229,7 @@ class Runtime:
             raise FormInvalid({"subject": ["wajib diisi / required"]})
         if len(subject) > 300:
             raise FormInvalid({"subject": ["terlalu panjang (maks. 300) / too long (max. 300)"]})
-        now = self.clock()
+        now = self._now()
         with self.sessions.begin() as session:
             user = self._user(session, user_id)
             definition = session.scalar(select(ProcessDefinition).where(
@@ -199,34 +258,33 @@ class Runtime:
             return instance.id
 
     # ---- mirror ----------------------------------------------------------------------------
-    def _sync(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, now: datetime) -> None:
+    def _sync(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, now: datetime,
+              calendar=None) -> None:
         """Mirror ready user tasks into `human_task`; set due times and the BPMN timers to them."""
-        version = instance.version
+        steps = self._steps(session, instance.version_id)
+        # (the state is checked again in Python: a row closed in this transaction may not be flushed yet)
         open_rows = {t.task_guid: t for t in session.scalars(select(HumanTask).where(
-            HumanTask.instance_id == instance.id, HumanTask.state == "ready"))}
+            HumanTask.instance_id == instance.id, HumanTask.state == "ready")) if t.state == "ready"}
         ready = workflow.get_tasks(state=TaskState.READY, manual=True)
         ready_ids = {str(t.id) for t in ready}
-        calendar = None
         for task in ready:
             guid = str(task.id)
             if guid in open_rows:
                 continue
-            step = version.steps.get(task.task_spec.bpmn_id, {})
+            step = steps.get(task.task_spec.bpmn_id, {})
             lane = task.task_spec.lane
-            group_id = session.scalar(select(Group.id).where(Group.office_id == instance.office_id,
-                                                             Group.name == lane)) if lane else None
+            group_id = self._lane_group(session, instance.office_id, lane)
             calendar = calendar or self.calendars.get(session, instance.office_id)
             minutes = step.get("mutu_baku_minutes")
             due = due_time(calendar, now, minutes)
             row = HumanTask(task_guid=guid, instance_id=instance.id, office_id=instance.office_id,
-                            version_id=version.id, bpmn_id=task.task_spec.bpmn_id,
+                            version_id=instance.version_id, bpmn_id=task.task_spec.bpmn_id,
                             name=step.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
                             lane=lane, group_id=group_id, state="ready", mutu_baku_minutes=minutes,
                             ready_at=now, due_at=due)
             session.add(row)
-            session.flush()
             deadlines.schedule_task(session, row, step, calendar)
-            session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id, human_task_id=row.id,
+            session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id, human_task=row,
                                    at=now, kind="task_ready", step=row.bpmn_id,
                                    data={"lane": lane, "due_at": due.isoformat() if due else None}))
             self._set_step_timer(task, step.get("timer_id"), due)
@@ -276,11 +334,12 @@ class Runtime:
     def count_tasks(self, user_id: int) -> dict[str, int]:
         with self.sessions() as session:
             user = self._user(session, user_id)
+            views = VIEWS if user.has_role("supervisor") else tuple(v for v in VIEWS if v != "office")
             return {view: session.scalar(select(func.count()).select_from(
-                self._task_select(session, user, view).subquery())) for view in VIEWS}
+                self._task_select(session, user, view).subquery())) for view in views}
 
     def _task_select(self, session: Session, user: User, view: str):
-        now = self.clock()
+        now = self._now()
         ht = HumanTask
         groups = select(user_group.c.group_id).where(user_group.c.user_id == user.id)
         base = select(ht).where(ht.office_id == user.office_id)
@@ -313,17 +372,17 @@ class Runtime:
         rows = session.execute(q.order_by(*order)).all()
         return [TaskRow(id=r.id, instance_id=r.instance_id, subject=r.subject, process_key=r.key,
                         process_name=r.pname, bpmn_id=r.bpmn_id, name=r.name, lane=r.lane, state=r.state,
-                        assignee=r.full_name, ready_at=_aware(r.ready_at), due_at=_aware(r.due_at),
+                        assignee_id=r.assignee_id, assignee=r.full_name, ready_at=_aware(r.ready_at), due_at=_aware(r.due_at),
                         completed_at=_aware(r.completed_at), mutu_baku_minutes=r.mutu_baku_minutes,
                         paused=r.paused_at is not None) for r in rows]
 
     # ---- claim -----------------------------------------------------------------------------
     def claim(self, user_id: int, task_id: int) -> None:
-        now = self.clock()
+        now = self._now()
         with self.sessions.begin() as session:
-            user = self._user(session, user_id)
             task = self._task(session, task_id)
-            self._check_lane(session, user, task)
+            user, member = self._actor(session, user_id, task.group_id)
+            self._check_member(user, task, member)
             if task.assignee_id == user.id and task.state == "ready":
                 return
             result = session.execute(update(HumanTask).where(
@@ -335,7 +394,7 @@ class Runtime:
             self._audit(session, task, user, now, "task_claimed")
 
     def unclaim(self, user_id: int, task_id: int) -> None:
-        now = self.clock()
+        now = self._now()
         with self.sessions.begin() as session:
             user = self._user(session, user_id)
             task = self._task(session, task_id)
@@ -352,7 +411,7 @@ class Runtime:
             self._audit(session, task, user, now, "task_unclaimed", {"previous": task.assignee_id})
 
     def reassign(self, user_id: int, task_id: int, to_username: str) -> None:
-        now = self.clock()
+        now = self._now()
         with self.sessions.begin() as session:
             user = self._user(session, user_id)
             task = self._task(session, task_id)
@@ -411,22 +470,27 @@ class Runtime:
         """Complete a step with its form data; exactly one of two racing callers wins."""
         if not isinstance(data, dict):
             raise FormInvalid({"": ["form data must be an object"]})
-        now = self.clock()
+        now = self._now()
         instance_id = None
         try:
             with self.sessions.begin() as session:
-                user = self._user(session, user_id)
-                task = self._task(session, task_id)
-                self._check_lane(session, user, task)
-                instance_id = task.instance_id
-                instance = session.scalar(select(ProcessInstance).where(
-                    ProcessInstance.id == task.instance_id).with_for_update().execution_options(populate_existing=True))
-                session.refresh(task)
+                # The task and its instance, locked together: a racing completion waits here and
+                # then sees the task closed. (SQLite took its write lock at BEGIN already.)
+                locked = session.execute(
+                    select(HumanTask, ProcessInstance).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                    .where(HumanTask.id == task_id).with_for_update()).first()
+                if locked is None:
+                    raise NotFound(f"task {task_id} does not exist")
+                task, instance = locked
+                instance_id = instance.id
+                session.autoflush = False  # one flush at the end sends the writes together
+                user, member = self._actor(session, user_id, task.group_id)
+                self._check_member(user, task, member)
                 if task.state != "ready":
                     raise Conflict("this step is already completed")
                 if task.assignee_id not in (None, user.id):
                     raise Conflict(self._taken_message(task))
-                version = instance.version
+                version = self._form_version(session, task.version_id)
                 self.validate_form(version, task.bpmn_id, data)
                 workflow = self._take_workflow(instance)
                 spiff_task = workflow.get_task_from_id(UUID(task.task_guid))
@@ -447,11 +511,12 @@ class Runtime:
                 if task.paused_at is not None:  # completed while paused: close the open pause
                     self._close_pause(session, task, user, now, "completed")
                 calendar = self.calendars.get(session, task.office_id)
-                task.working_minutes = calendar.working_minutes_between(_aware(task.ready_at), now) \
-                    - deadlines.paused_minutes(session, task.id, calendar)
+                # rounded: two decimals of a minute are plenty, and the dashboard's rollup counts distinct values
+                task.working_minutes = round(calendar.working_minutes_between(_aware(task.ready_at), now)
+                                             - deadlines.paused_minutes(session, task.id, calendar), 2)
                 deadlines.cancel_task(session, task.id)
                 self._audit(session, task, user, now, "task_completed", submitted)
-                self._sync(session, instance, workflow, now)
+                self._sync(session, instance, workflow, now, calendar)
                 instance.state = self.store.workflow_to_dict(workflow)
                 session.flush()
                 self._keep_workflow(instance, workflow)
@@ -463,7 +528,7 @@ class Runtime:
             raise
 
     def save_draft(self, user_id: int, task_id: int, data: dict) -> None:
-        now = self.clock()
+        now = self._now()
         with self.sessions.begin() as session:
             user = self._user(session, user_id)
             task = self._task(session, task_id)
@@ -520,7 +585,7 @@ class Runtime:
         reason = (reason or "").strip()
         if not reason:
             raise FormInvalid({"reason": ["wajib diisi / required"]})
-        now = self.clock()
+        now = self._now()
         with self._instance_tx(task_id) as (session, instance, task):
             user = self._user(session, user_id)
             self._check_clock_actor(session, user, task)
@@ -534,7 +599,7 @@ class Runtime:
 
     def resume(self, user_id: int, task_id: int, reason: str = "") -> datetime | None:
         """Restart a paused clock; the due time moves on by the paused working time. Returns it."""
-        now = self.clock()
+        now = self._now()
         with self._instance_tx(task_id) as (session, instance, task):
             user = self._user(session, user_id)
             self._check_clock_actor(session, user, task)
@@ -629,7 +694,7 @@ class Runtime:
             normal = WeeklySchedule.from_dict(schedule).to_dict() if schedule is not None else None
         except (ValueError, TypeError, KeyError) as exc:
             raise LajurError(f"invalid schedule: {exc}") from None
-        now = self.clock()
+        now = self._now()
         with self.sessions.begin() as session:
             office = self._office(session, office_code)
             user = self._check_calendar_admin(session, user_id, office)
@@ -643,7 +708,7 @@ class Runtime:
                      note: str = "") -> int:
         """Make `day` an extra day off (working=False) or working day (True) for the office;
         `working=None` removes the override. Returns how many open steps were re-timed."""
-        now = self.clock()
+        now = self._now()
         with self.sessions.begin() as session:
             office = self._office(session, office_code)
             user = self._check_calendar_admin(session, user_id, office)
@@ -709,7 +774,7 @@ class Runtime:
     # ---- timers ----------------------------------------------------------------------------
     def run_due_timers(self, limit: int = 100) -> int:
         """Fire the BPMN timers (Mutu Baku) that are due; return how many instances moved."""
-        now = self.clock()
+        now = self._now()
         moved = 0
         with self.sessions() as session:
             due_ids = list(session.scalars(select(ProcessInstance.id).where(

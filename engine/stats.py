@@ -35,16 +35,26 @@ from __future__ import annotations
 
 import math
 import re
+import sys
+from array import array
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
+from itertools import accumulate
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, and_, case, cast, extract, func, or_, select, text, true
+from sqlalchemy import (
+    Column, Date, DateTime, ForeignKey, ForeignKeyConstraint, Integer, LargeBinary, String, Table, and_, case, cast,
+    extract, func, insert, or_, select, text, true, tuple_,
+)
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from .models import HumanTask, Office, ProcessDefinition, ProcessInstance, ProcessVersion, User, user_group
+from .models import (
+    Base, HumanTask, Office, ProcessDefinition, ProcessInstance, ProcessVersion, User, user_group,
+)
 
 TZ_NAME = "Asia/Jakarta"
 WIB = ZoneInfo(TZ_NAME)

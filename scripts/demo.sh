@@ -17,7 +17,7 @@ $L seed-demo > "$LAJUR_DATA_DIR/log/seed.txt"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
-$L worker --concurrency 2 > "$LAJUR_DATA_DIR/log/worker.log" 2>&1 & pids+=($!)
+$L worker > "$LAJUR_DATA_DIR/log/worker.log" 2>&1 & pids+=($!)
 $L beat > "$LAJUR_DATA_DIR/log/beat.log" 2>&1 & pids+=($!)
 $L web --host "$HOST" --port "$PORT" > "$LAJUR_DATA_DIR/log/web.log" 2>&1 & pids+=($!)
 

@@ -5,7 +5,7 @@ lists them. It also gives base.html the unread count (app.extensions["lajur_unre
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from engine import notifications
@@ -44,9 +44,18 @@ def index():
 @bp.post("/read")
 @login_required
 def mark_read():
-    """Mark one (id=...) or all of the user's notifications read; another user's ids change nothing."""
-    ids = [int(i) for i in request.form.getlist("id") if i.isdigit()]
+    """Mark one (id=...) or all of the user's notifications read.
+
+    An id that is not the user's own (another user's, or none at all) is a 404 and changes
+    nothing: the answer does not tell whether the notification exists.
+    """
+    raw = request.form.getlist("id")
+    if any(not i.isdigit() for i in raw):
+        abort(404)
+    ids = sorted({int(i) for i in raw})
     with current_services().sessions.begin() as session:
+        if ids and notifications.owned_ids(session, current_user.id, ids) != set(ids):
+            abort(404)
         notifications.mark_read(session, current_user.id, ids or None)
     target = request.form.get("next") or ""
     if target.startswith("/") and not target.startswith("//"):

@@ -97,9 +97,10 @@ def _page(task_id: int, data: dict | None = None, errors: dict | None = None, st
         data = {k: v for k, v in draft.items() if k != CHECKLIST} if task.state == "ready" else (task.data or {})
         checklist = draft.get(CHECKLIST, [])
         if task.state == "ready" and not draft:
-            # a step sent back (TIDAK) starts from what was submitted last time, not from an empty form
+            # a step sent back (TIDAK) starts from what was submitted last time, not from an empty form;
+            # an approval (paraf) step is decided afresh, so it never starts from the earlier decision
             previous = [h for h in history if h.bpmn_id == task.bpmn_id]
-            if previous:
+            if previous and not detail["step"].get("paraf"):
                 data = {k: v for k, v in (previous[-1].data or {}).items() if not is_paraf(k, v)}
                 prefilled = True
     else:
