@@ -259,12 +259,15 @@ class Runtime:
 
     # ---- mirror ----------------------------------------------------------------------------
     def _sync(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, now: datetime,
-              calendar=None) -> None:
-        """Mirror ready user tasks into `human_task`; set due times and the BPMN timers to them."""
+              calendar=None) -> list[HumanTask]:
+        """Mirror ready user tasks into `human_task`; set due times and the BPMN timers to them.
+
+        Returns the rows it opened."""
         steps = self._steps(session, instance.version_id)
         # (the state is checked again in Python: a row closed in this transaction may not be flushed yet)
         open_rows = {t.task_guid: t for t in session.scalars(select(HumanTask).where(
             HumanTask.instance_id == instance.id, HumanTask.state == "ready")) if t.state == "ready"}
+        opened: list[HumanTask] = []
         ready = workflow.get_tasks(state=TaskState.READY, manual=True)
         ready_ids = {str(t.id) for t in ready}
         for task in ready:
@@ -283,6 +286,7 @@ class Runtime:
                             lane=lane, group_id=group_id, state="ready", mutu_baku_minutes=minutes,
                             ready_at=now, due_at=due)
             session.add(row)
+            opened.append(row)
             deadlines.schedule_task(session, row, step, calendar)
             session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id, human_task=row,
                                    at=now, kind="task_ready", step=row.bpmn_id,
@@ -301,6 +305,7 @@ class Runtime:
             session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id, at=now,
                                    kind="instance_completed"))
         instance.next_timer_at = self._next_timer(workflow)
+        return opened
 
     @staticmethod
     def _set_step_timer(task, timer_id: str | None, due: datetime | None) -> None:
@@ -466,8 +471,11 @@ class Runtime:
         if errors:
             raise FormInvalid(errors)
 
-    def complete(self, user_id: int, task_id: int, data: dict) -> None:
-        """Complete a step with its form data; exactly one of two racing callers wins."""
+    def complete(self, user_id: int, task_id: int, data: dict) -> list[int]:
+        """Complete a step with its form data; exactly one of two racing callers wins.
+
+        Returns the ids of the steps this completion opened (the next step, or a return after TIDAK).
+        """
         if not isinstance(data, dict):
             raise FormInvalid({"": ["form data must be an object"]})
         now = self._now()
@@ -516,10 +524,11 @@ class Runtime:
                                              - deadlines.paused_minutes(session, task.id, calendar), 2)
                 deadlines.cancel_task(session, task.id)
                 self._audit(session, task, user, now, "task_completed", submitted)
-                self._sync(session, instance, workflow, now, calendar)
+                opened = self._sync(session, instance, workflow, now, calendar)
                 instance.state = self.store.workflow_to_dict(workflow)
                 session.flush()
                 self._keep_workflow(instance, workflow)
+                return [row.id for row in opened]
         except StaleDataError:
             self._workflows.pop(instance_id, None)
             raise Conflict("this process changed meanwhile (someone else completed a step); reload it") from None
