@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime, date
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String,
+    JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, ForeignKeyConstraint, Index, Integer, LargeBinary,
+    String,
     Table, Column, Text, UniqueConstraint, MetaData,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -354,3 +355,56 @@ class OfficeWebhook(Base):
     url: Mapped[str] = mapped_column(String(500))
     secret: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class StatsBlock(Base):
+    """A built block of the dashboard rollup: one office's completed steps of one past WIB day
+    ("d"), ISO week inside a month ("w"), month ("m") or year ("y"); see engine/stats.py."""
+
+    __tablename__ = "stats_block"
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), primary_key=True)
+    span: Mapped[str] = mapped_column(String(1), primary_key=True)  # d | w | m | y
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # the block's first day (WIB)
+    built_at: Mapped[datetime] = utc_dt()
+
+
+class StatsStepBlock(Base):
+    """Completed-step figures of one block per (SOP version, step); `durations` packs the distinct
+    working minutes (centi-minutes) with their counts as little-endian int64 pairs."""
+
+    __tablename__ = "stats_step_block"
+    __table_args__ = (
+        ForeignKeyConstraint(["office_id", "span", "day"],
+                             ["stats_block.office_id", "stats_block.span", "stats_block.day"], ondelete="CASCADE"),
+    )
+    office_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    span: Mapped[str] = mapped_column(String(1), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), primary_key=True)
+    bpmn_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    completed: Mapped[int] = mapped_column(Integer)
+    with_due: Mapped[int] = mapped_column(Integer)
+    on_time: Mapped[int] = mapped_column(Integer)
+    late: Mapped[int] = mapped_column(Integer)
+    durations: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class StatsOfficerBlock(Base):
+    """The same figures per (SOP version, step, officer who completed the steps)."""
+
+    __tablename__ = "stats_officer_block"
+    __table_args__ = (
+        ForeignKeyConstraint(["office_id", "span", "day"],
+                             ["stats_block.office_id", "stats_block.span", "stats_block.day"], ondelete="CASCADE"),
+    )
+    office_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    span: Mapped[str] = mapped_column(String(1), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), primary_key=True)
+    bpmn_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    completed: Mapped[int] = mapped_column(Integer)
+    with_due: Mapped[int] = mapped_column(Integer)
+    on_time: Mapped[int] = mapped_column(Integer)
+    late: Mapped[int] = mapped_column(Integer)
+    durations: Mapped[bytes] = mapped_column(LargeBinary)

@@ -34,6 +34,7 @@ office for a supervisor); every query here applies it as a server-side WHERE.
 from __future__ import annotations
 
 import math
+import operator
 import re
 import sys
 from array import array
@@ -41,19 +42,19 @@ from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
-from itertools import accumulate
+from itertools import accumulate, repeat
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Column, Date, DateTime, ForeignKey, ForeignKeyConstraint, Integer, LargeBinary, String, Table, and_, case, cast,
-    extract, func, insert, or_, select, text, true, tuple_,
+    Date, Integer, LargeBinary, and_, case, cast, extract, func, literal, or_, select, text, true,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from .models import (
-    Base, HumanTask, Office, ProcessDefinition, ProcessInstance, ProcessVersion, User, user_group,
+    HumanTask, Office, ProcessDefinition, ProcessInstance, ProcessVersion, StatsBlock, StatsOfficerBlock,
+    StatsStepBlock, User, user_group,
 )
 
 TZ_NAME = "Asia/Jakarta"
@@ -454,15 +455,568 @@ def _weeks_in(filters: Filters) -> float | None:
     return ((filters.end - filters.start).days + 1) / 7
 
 
+# ---- rollup of past days -------------------------------------------------------------------
+#
+# A completed step never changes (completed_at, working_minutes, due_at and completed_by_id are
+# written once, at completion), so the completed-step figures of a WIB day that is over are
+# immutable. They are rolled up once, lazily (the first query that needs a day builds it; the
+# beat tick may call `build_rollup` ahead), into blocks of one office and one day ("d"), ISO
+# week inside a month ("w", from its days), month ("m", from its days) or year ("y", from its
+# months):
+#
+# * `stats_block` (office_id, span, day = the block's first day): the block is built; its rows
+#   commit in the same transaction.
+# * `stats_step_block`: per (SOP version, step): completed, with_due, on_time, late and the
+#   durations: every distinct working time (centi-minutes, i.e. rounded to 2 decimals) with its
+#   count, packed as little-endian int64 pairs (value, count), values ascending. Pairs, so that
+#   PostgreSQL can concatenate the day blocks of a period (string_agg) into one row per group.
+# * `stats_officer_block`: the same per (SOP version, step, officer).
+#
+# A query reads the largest built blocks that fit in its period, and reads human_task live for
+# the rest (today, the first hour after midnight, and anything not built). Rows of instances
+# deleted later stay counted in their blocks: to rebuild, delete the `stats_block` rows
+# (the figures' rows go with them, ON DELETE CASCADE) and the next query builds them again. Medians and p90 are
+# computed from the merged (value, count) pairs with percentile_cont's interpolation, so they
+# equal the live computation on the same data exactly (tests/test_stats.py checks every figure).
+# The primary keys keep a block from being built twice: builders claim a block with INSERT ..
+# ON CONFLICT DO NOTHING (PostgreSQL blocks a second claimer until the first commits, then skips;
+# SQLite serialises writers with BEGIN IMMEDIATE).
+
+ROLLUP_GRACE = timedelta(hours=1)  # a day is final one hour after its midnight (late commits)
+_CHUNK_DAYS = 31  # build at most this many days per aggregate query (bounded memory)
+
+
+blk = StatsBlock.__table__
+step_blk = StatsStepBlock.__table__
+officer_blk = StatsOfficerBlock.__table__
+
+
+def _centi(minutes: float) -> int:
+    """A working time as integer centi-minutes: round(minutes, 2) exactly (c / 100 gives it back)."""
+    return int(round(round(minutes, 2) * 100))
+
+
+def _pack(values: dict[int, int]) -> bytes:
+    pairs = array("q")
+    for k in sorted(values):
+        pairs.append(k)
+        pairs.append(values[k])
+    if sys.byteorder == "big":
+        pairs.byteswap()
+    return pairs.tobytes()
+
+
+def _unpack(blob: bytes) -> array:
+    """(value, count) pairs, interleaved."""
+    a = array("q")
+    a.frombytes(bytes(blob))
+    if sys.byteorder == "big":
+        a.byteswap()
+    return a
+
+
+_SHIFT = 32  # small blocks sort as value << 32 | count (a count per day and step stays < 2**32)
+_MASK = (1 << _SHIFT) - 1
+
+
+class _Durations:
+    """A multiset of durations in centi-minutes, as sorted blocks with cumulative counts.
+
+    Month and year blocks stay apart; day blocks and live values are merged into one block
+    (sorted in C: value << 32 | count). Order statistics by binary search over the value with
+    a bisection per block, so a median over years costs ~20 x blocks bisections, not a sort."""
+
+    __slots__ = ("blocks", "small", "n")
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[array, list[int]]] = []
+        self.small = array("q")  # interleaved (value, count), any order
+        self.n = 0
+
+    def add(self, centi: int, count: int) -> None:
+        self.small.append(centi)
+        self.small.append(count)
+        self.n += count
+
+    def add_blob(self, blob: bytes, big: bool) -> None:
+        a = _unpack(blob)
+        if not a:
+            return
+        if big:
+            cum = list(accumulate(a[1::2]))
+            self.blocks.append((a[0::2], cum))
+            self.n += cum[-1]
+        else:
+            self.small.extend(a)
+            self.n += sum(a[1::2])
+
+    def _freeze(self) -> None:
+        if self.small:
+            s = self.small
+            packed = sorted(map(operator.or_, map(operator.lshift, s[0::2], repeat(_SHIFT)), s[1::2]))
+            self.blocks.append((array("q", map(operator.rshift, packed, repeat(_SHIFT))),
+                                list(accumulate(map(operator.and_, packed, repeat(_MASK))))))
+            self.small = array("q")
+
+    def kth(self, k: int) -> int:
+        """The k-th smallest value (0-based)."""
+        self._freeze()
+        blocks = self.blocks
+        if len(blocks) == 1:
+            values, cum = blocks[0]
+            return values[bisect_right(cum, k)]
+        lo, hi = min(b[0][0] for b in blocks), max(b[0][-1] for b in blocks)
+        while lo < hi:  # the smallest x with more than k values <= x
+            mid = (lo + hi) // 2
+            below = 0
+            for values, cum in blocks:
+                i = bisect_right(values, mid)
+                if i:
+                    below += cum[i - 1]
+            if below > k:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+    def percentile(self, p: float) -> float | None:
+        """Exactly `percentile()` on the expanded values (percentile_cont's interpolation)."""
+        if not self.n:
+            return None
+        pos = p * (self.n - 1)
+        lo, hi = math.floor(pos), math.ceil(pos)
+        c_lo = self.kth(lo)
+        c_hi = c_lo if hi == lo else self._next(c_lo, hi)
+        v_lo, v_hi = c_lo / 100, c_hi / 100
+        return v_lo + (v_hi - v_lo) * (pos - lo)
+
+    def _next(self, v: int, k: int) -> int:
+        """The k-th smallest value, knowing the (k-1)-th is v: v again, or the next larger value."""
+        below, following = 0, None
+        for values, cum in self.blocks:
+            i = bisect_right(values, v)
+            if i:
+                below += cum[i - 1]
+            if i < len(values) and (following is None or values[i] < following):
+                following = values[i]
+        return v if below > k else following
+
+
+@dataclass(frozen=True)
+class _DoneRow:
+    """A completed-figures row shaped like the live query's, so both paths share the assembly."""
+
+    definition_id: int
+    bpmn_id: str
+    n: int
+    with_due: int
+    on_time: int
+    completed_by_id: int | None = None
+
+
+@dataclass
+class _Done:
+    """Completed-step figures of one group (step, or officer and step) over a period."""
+
+    completed: int = 0
+    with_due: int = 0
+    on_time: int = 0
+    late: int = 0
+    durations: _Durations = field(default_factory=_Durations)
+
+
+def rollup_cutoff(now: datetime) -> date:
+    """The first WIB day that is not final: days before it may be (and are) rolled up.
+
+    Never after the wall clock's (a `now` in the future must not freeze days still to come),
+    and one hour of grace after midnight for transactions that commit late."""
+    t = min(_utc(now), datetime.now(timezone.utc)) - ROLLUP_GRACE
+    return t.astimezone(WIB).date()
+
+
+def _month_last(d: date) -> date:
+    return (date(d.year + 1, 1, 1) if d.month == 12 else date(d.year, d.month + 1, 1)) - timedelta(days=1)
+
+
+def _next_block(span: str, d: date) -> date:
+    if span == "y":
+        return date(d.year + 1, 1, 1)
+    if span == "m":
+        return _month_last(d) + timedelta(days=1)
+    return d + timedelta(days=7 if span == "w" else 1)
+
+
+def _week_fits(d: date, lo: date, hi: date) -> bool:
+    """A week block (Monday..Sunday) is used inside a month the period does not hold whole
+    (a whole month is one month block; a week never straddles two months)."""
+    last = d + timedelta(days=6)
+    first_of_month = date(d.year, d.month, 1)
+    return (d.weekday() == 0 and last <= hi and last.month == d.month
+            and not (first_of_month >= lo and _month_last(d) <= hi))
+
+
+def _ranges(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as inclusive runs of consecutive days."""
+    out: list[list[date]] = []
+    for d in days:
+        if out and out[-1][1] + timedelta(days=1) == d:
+            out[-1][1] = d
+        else:
+            out.append([d, d])
+    return [(a, b) for a, b in out]
+
+
+def _walk(lo: date, hi: date, big: set, days: set | None) -> tuple[list[tuple[str, date]], list[date], bool]:
+    """Cover [lo, hi] with built blocks, largest first; return (blocks, days not covered, whether
+    a larger block that fits is not built yet)."""
+    blocks, gaps, better = [], [], False
+    d = lo
+    while d <= hi:
+        if d.month == 1 and d.day == 1 and ("y", d) in big and date(d.year, 12, 31) <= hi:
+            blocks.append(("y", d))
+        elif d.day == 1 and ("m", d) in big and _month_last(d) <= hi:
+            blocks.append(("m", d))
+        elif ("w", d) in big and _week_fits(d, lo, hi):
+            blocks.append(("w", d))
+        else:
+            (blocks.append(("d", d)) if days is not None and d in days else gaps.append(d))
+            better = better or (d.day == 1 and _month_last(d) <= hi) or _week_fits(d, lo, hi)
+            d += timedelta(days=1)
+            continue
+        d = _next_block(blocks[-1][0], d)
+    return blocks, gaps, better
+
+
+def _first_day(conn, office_id: int, pg: bool) -> date | None:
+    first = conn.execute(select(func.min(ht.c.completed_at))
+                         .where(ht.c.office_id == office_id, ht.c.state == "completed")).scalar()
+    return None if first is None else _aware(first if isinstance(first, datetime) else
+                                             datetime.fromisoformat(str(first))).astimezone(WIB).date()
+
+
+def _coverage(conn, spans: dict[int, tuple[date, date]]) -> dict[int, tuple[list, list[date], bool]]:
+    """Per office: the built blocks covering its final days [lo, hi], the days not built, and
+    whether larger blocks could be built (see `_walk`)."""
+    if not spans:
+        return {}
+    lo_all, hi_all = min(a for a, _ in spans.values()), max(b for _, b in spans.values())
+    big: dict[int, set] = defaultdict(set)
+    for r in conn.execute(select(blk.c.office_id, blk.c.span, blk.c.day).where(
+            blk.c.office_id.in_(list(spans)), blk.c.span.in_(("w", "m", "y")), blk.c.day.between(lo_all, hi_all))):
+        big[r.office_id].add((r.span, _as_date(r.day)))
+    gaps = {o: _ranges(_walk(lo, hi, big[o], None)[1]) for o, (lo, hi) in spans.items()}
+    days: dict[int, set] = defaultdict(set)
+    wanted = [and_(blk.c.office_id == o, blk.c.day.between(a, b)) for o, rs in gaps.items() for a, b in rs]
+    for i in range(0, len(wanted), 200):
+        for r in conn.execute(select(blk.c.office_id, blk.c.day).where(blk.c.span == "d", or_(*wanted[i:i + 200]))):
+            days[r.office_id].add(_as_date(r.day))
+    return {o: _walk(lo, hi, big[o], days[o]) for o, (lo, hi) in spans.items()}
+
+
+def _final_spans(conn, office_ids: Iterable[int], start: date | None, end: date | None, cutoff: date,
+                 pg: bool) -> dict[int, tuple[date, date]]:
+    """Per office, the final days of the period (start None: from the office's first completion)."""
+    last = cutoff - timedelta(days=1) if end is None else min(end, cutoff - timedelta(days=1))
+    spans = {}
+    for o in office_ids:
+        lo = start if start is not None else _first_day(conn, o, pg)
+        if lo is not None and lo <= last:
+            spans[o] = (lo, last)
+    return spans
+
+
+def _insert_ignore(conn, table):
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing()
+
+
+def _claim(conn, office_id: int, span: str, days: list[date]) -> list[date]:
+    """Mark blocks as built (ascending, so two builders never deadlock); return those we got."""
+    got = []
+    stamp = datetime.now(timezone.utc)
+    for i in range(0, len(days), 500):
+        rows = [{"office_id": office_id, "span": span, "day": d, "built_at": stamp} for d in days[i:i + 500]]
+        got += [_as_date(d) for d in conn.execute(_insert_ignore(conn, blk).values(rows).returning(blk.c.day))
+                .scalars()]
+    return sorted(got)
+
+
+def _write(conn, office_id: int, span: str, groups: dict[tuple, list]) -> None:
+    """Insert the rows of new blocks: groups[(day, version, step, officer or None)] = [5 figures]."""
+    steps, officers = [], []
+    for (d, version, step, officer), (completed, with_due, on_time, late, values) in groups.items():
+        row = {"office_id": office_id, "span": span, "day": d, "version_id": version, "bpmn_id": step,
+               "completed": completed, "with_due": with_due, "on_time": on_time, "late": late,
+               "durations": _pack(values)}
+        if officer is None:
+            steps.append(row)
+        else:
+            officers.append({**row, "officer_id": officer})
+    for table, rows in ((step_blk, steps), (officer_blk, officers)):
+        for i in range(0, len(rows), 5000):
+            conn.execute(_insert_ignore(conn, table), rows[i:i + 5000])
+
+
+def _figures() -> list:
+    return [0, 0, 0, 0, defaultdict(int)]
+
+
+def _build_days(conn, office_id: int, days: list[date], pg: bool) -> int:
+    """Roll up these final days of one office from human_task; returns how many were ours to build."""
+    claimed = _claim(conn, office_id, "d", days)
+    for a, b in _ranges(claimed):
+        while a <= b:
+            z = min(b, a + timedelta(days=_CHUNK_DAYS - 1))
+            lo = datetime.combine(a, time(0), WIB).astimezone(timezone.utc)
+            hi = datetime.combine(z + timedelta(days=1), time(0), WIB).astimezone(timezone.utc)
+            day = _local_date(ht.c.completed_at, pg).label("day")
+            keys = [day, ht.c.version_id, ht.c.bpmn_id, ht.c.completed_by_id, ht.c.working_minutes]
+            groups: dict[tuple, list] = defaultdict(_figures)
+            for r in conn.execute(
+                    select(*keys, func.count().label("n"), _count_if(ht.c.due_at.is_not(None)).label("with_due"),
+                           _count_if(_on_time()).label("on_time"),
+                           _count_if(ht.c.completed_at > ht.c.due_at).label("late"))
+                    .where(ht.c.office_id == office_id, ht.c.state == "completed", ht.c.completed_at >= lo,
+                           ht.c.completed_at < hi).group_by(*keys)):
+                d = _as_date(r.day)
+                targets = [groups[(d, r.version_id, r.bpmn_id, None)]]
+                if r.completed_by_id is not None:
+                    targets.append(groups[(d, r.version_id, r.bpmn_id, r.completed_by_id)])
+                for g in targets:
+                    g[0] += r.n
+                    g[1] += int(r.with_due)
+                    g[2] += int(r.on_time)
+                    g[3] += int(r.late)
+                    if r.working_minutes is not None:
+                        g[4][_centi(r.working_minutes)] += r.n
+            _write(conn, office_id, "d", groups)
+            a = z + timedelta(days=1)
+    return len(claimed)
+
+
+def _build_merged(conn, office_id: int, span: str, firsts: list[date]) -> int:
+    """Build week or month blocks from their days ("w", "m") or year blocks from their months ("y")."""
+    claimed = _claim(conn, office_id, span, firsts)
+    part = "m" if span == "y" else "d"
+    for first in claimed:
+        last = _next_block(span, first) - timedelta(days=1)
+        groups: dict[tuple, list] = defaultdict(_figures)
+        for table, officer in ((step_blk, False), (officer_blk, True)):
+            for r in conn.execute(select(table).where(table.c.office_id == office_id, table.c.span == part,
+                                                      table.c.day.between(first, last))):
+                g = groups[(first, r.version_id, r.bpmn_id, r.officer_id if officer else None)]
+                g[0] += r.completed
+                g[1] += r.with_due
+                g[2] += r.on_time
+                g[3] += r.late
+                pairs = _unpack(r.durations)
+                for v, c in zip(pairs[0::2], pairs[1::2]):
+                    g[4][v] += c
+        _write(conn, office_id, span, groups)
+    return len(claimed)
+
+
+def _build(conn, spans: dict[int, tuple[date, date]], pg: bool) -> dict[str, int]:
+    """Build every missing block that fits in each office's final days."""
+    built = {"d": 0, "w": 0, "m": 0, "y": 0}
+    for office_id, (blocks, gaps, _) in _coverage(conn, spans).items():
+        lo, hi = spans[office_id]
+        if gaps:
+            built["d"] += _build_days(conn, office_id, gaps, pg)
+        have = set(blocks)
+        weeks, w = [], lo + timedelta(days=(7 - lo.weekday()) % 7)
+        while w <= hi:
+            if _week_fits(w, lo, hi) and ("w", w) not in have:
+                weeks.append(w)
+            w += timedelta(days=7)
+        if weeks:
+            built["w"] += _build_merged(conn, office_id, "w", weeks)
+        months, m = [], date(lo.year, lo.month, 1)
+        while m <= hi:
+            if m >= lo and _month_last(m) <= hi and ("m", m) not in have and \
+                    not any(s == "y" and b.year == m.year for s, b in have):
+                months.append(m)
+            m = _next_block("m", m)
+        if months:
+            built["m"] += _build_merged(conn, office_id, "m", months)
+        years = [date(y, 1, 1) for y in range(lo.year, hi.year + 1)
+                 if date(y, 1, 1) >= lo and date(y, 12, 31) <= hi and ("y", date(y, 1, 1)) not in have]
+        if years:
+            built["y"] += _build_merged(conn, office_id, "y", years)
+    return built
+
+
+def _engine_of(session: Session):
+    bind = session.get_bind()
+    return bind.engine if isinstance(bind, Connection) else bind
+
+
+def _scope_offices(conn, filters: Filters) -> list[int]:
+    q = select(ProcessDefinition.office_id).distinct()
+    if filters.office_id is not None:
+        q = q.where(ProcessDefinition.office_id == filters.office_id)
+    if filters.process_key is not None:
+        q = q.where(ProcessDefinition.key == filters.process_key)
+    return sorted(conn.execute(q).scalars())
+
+
+def ensure_rollup(session: Session, filters: Filters, now: datetime,
+                  offices: Iterable[int] | None = None) -> dict[str, int]:
+    """Build the blocks the period of `filters` needs and lacks (the lazy path of the queries).
+
+    In a transaction of its own, committed, so every later request reuses it; only on SQLite
+    when the caller's session already holds a transaction (SQLite has one writer: a second
+    connection would wait for the caller) it writes in the caller's transaction."""
+    pg = _is_pg(session)
+    cutoff = rollup_cutoff(now)
+
+    def run(conn) -> dict[str, int]:
+        ids = sorted(offices) if offices is not None else _scope_offices(conn, filters)
+        return _build(conn, _final_spans(conn, ids, filters.start, filters.end, cutoff, pg), pg)
+
+    if pg or not session.in_transaction():
+        with _engine_of(session).begin() as conn:
+            return run(conn)
+    return run(session.connection())
+
+
+def build_rollup(engine, now: datetime, office_ids: Iterable[int] | None = None) -> dict[str, int]:
+    """Roll up every final day of every office (or of `office_ids`): for the beat tick or a
+    deployment step, so that no dashboard request pays for a first build. Returns the number
+    of day, month and year blocks built (0 when another process built them)."""
+    with engine.begin() as conn:
+        pg = conn.dialect.name == "postgresql"
+        offices = sorted(office_ids) if office_ids is not None else sorted(conn.execute(select(Office.id)).scalars())
+        return _build(conn, _final_spans(conn, offices, None, None, rollup_cutoff(now), pg), pg)
+
+
+def _day_bounds(a: date, b: date | None) -> tuple[datetime, datetime | None]:
+    lo = datetime.combine(a, time(0), WIB).astimezone(timezone.utc)
+    hi = None if b is None else datetime.combine(b + timedelta(days=1), time(0), WIB).astimezone(timezone.utc)
+    return lo, hi
+
+
+def _completed_rollup(session: Session, filters: Filters, scope: _Scope, now: datetime,
+                      per_officer: bool) -> dict[tuple, _Done]:
+    """Completed-step figures of the period per (definition, step) or (officer, definition, step):
+    built blocks for the final days, human_task live for the rest. Same figures as the live path."""
+    pg = _is_pg(session)
+    cutoff = rollup_cutoff(now)
+    officer_rows = per_officer or filters.officer_id is not None
+    table = officer_blk if officer_rows else step_blk
+    offices = sorted({s.office_id for s in scope.sops.values()})
+    spans = _final_spans(session, offices, filters.start, filters.end, cutoff, pg)
+    cover = _coverage(session, spans)
+    missing = [o for o, (_, gaps, better) in cover.items() if gaps or better]
+    if missing and pg:  # lazily build what this period lacks (SQLite built it before the session began)
+        ensure_rollup(session, filters, now, missing)
+        cover.update(_coverage(session, {o: spans[o] for o in missing}))
+
+    # live day ranges per office: final days not built, then everything from the cutoff on
+    plans: dict[tuple, list[int]] = defaultdict(list)  # (blocks, live ranges) -> offices
+    for o in offices:
+        blocks, gaps, _ = cover.get(o, ([], [], False))
+        live = [(a, b) for a, b in _ranges(gaps)]
+        tail = cutoff if filters.start is None else max(filters.start, cutoff)
+        if filters.end is None or tail <= filters.end:
+            live.append((tail, filters.end))
+        plans[(tuple(blocks), tuple(live))].append(o)
+
+    acc: dict[tuple, _Done] = defaultdict(_Done)
+
+    def key(officer, version, step):
+        d = scope.version_def.get(version)
+        return None if d is None else ((officer, d, step) if per_officer else (d, step))
+
+    for (blocks, live), office_ids in plans.items():
+        if blocks:
+            by_span: dict[str, list[date]] = defaultdict(list)
+            for span, d in blocks:
+                by_span[span].append(d)
+            spans_or = []
+            for span, ds in by_span.items():
+                if span == "d":
+                    spans_or += [and_(table.c.span == "d", table.c.day.between(a, b)) for a, b in _ranges(ds)]
+                else:
+                    spans_or.append(and_(table.c.span == span, table.c.day.in_(ds)))
+            conds = [table.c.office_id.in_(office_ids), or_(*spans_or)]
+            if filters.process_key is not None:
+                conds.append(table.c.version_id.in_(list(scope.version_def) or [-1]))
+            if filters.step is not None:
+                conds.append(table.c.bpmn_id == filters.step)
+            if filters.officer_id is not None:
+                conds.append(table.c.officer_id == filters.officer_id)
+            if pg:  # the day blocks of a group concatenated into one row; months and years one row each
+                bday = case((table.c.span == "d", None), else_=table.c.day).label("bday")
+                keys = [table.c.span, bday, table.c.version_id, table.c.bpmn_id]
+                if per_officer:
+                    keys.append(table.c.officer_id)
+                q = (select(*keys, *[func.sum(table.c[c]).label(c) for c in ("completed", "with_due", "on_time",
+                                                                              "late")],
+                            func.string_agg(table.c.durations, literal(b"", LargeBinary)).label("durations"))
+                     .where(*conds).group_by(*keys))
+            else:
+                q = select(table).where(*conds)
+            for r in session.execute(q):
+                k = key(r.officer_id if per_officer else None, r.version_id, r.bpmn_id)
+                if k is None:
+                    continue
+                a = acc[k]
+                a.completed += int(r.completed)
+                a.with_due += int(r.with_due)
+                a.on_time += int(r.on_time)
+                a.late += int(r.late)
+                a.durations.add_blob(r.durations, big=r.span != "d")
+        if live:
+            ranges = []
+            for a, b in live:
+                lo, hi = _day_bounds(a, b)
+                ranges.append(and_(ht.c.completed_at >= lo, *([ht.c.completed_at < hi] if hi is not None else [])))
+            conds = [ht.c.state == "completed", ht.c.office_id.in_(office_ids), or_(*ranges)]
+            if filters.process_key is not None:
+                conds.append(ht.c.version_id.in_(list(scope.version_def) or [-1]))
+            if filters.step is not None:
+                conds.append(ht.c.bpmn_id == filters.step)
+            if filters.officer_id is not None:
+                conds.append(ht.c.completed_by_id == filters.officer_id)
+            if per_officer:
+                conds.append(ht.c.completed_by_id.is_not(None))
+            keys = [ht.c.version_id, ht.c.bpmn_id, *([ht.c.completed_by_id] if per_officer else []),
+                    ht.c.working_minutes]
+            for r in session.execute(
+                    select(*keys, func.count().label("n"), _count_if(ht.c.due_at.is_not(None)).label("with_due"),
+                           _count_if(_on_time()).label("on_time"),
+                           _count_if(ht.c.completed_at > ht.c.due_at).label("late"))
+                    .where(*conds).group_by(*keys)):
+                k = key(r.completed_by_id if per_officer else None, r.version_id, r.bpmn_id)
+                if k is None:
+                    continue
+                a = acc[k]
+                a.completed += r.n
+                a.with_due += int(r.with_due)
+                a.on_time += int(r.on_time)
+                a.late += int(r.late)
+                if r.working_minutes is not None:
+                    a.durations.add(_centi(r.working_minutes), r.n)
+    return acc
+
+
 # ---- 1. overview ---------------------------------------------------------------------------
 
-def overview(session: Session, filters: Filters, now: datetime) -> list[StepRow]:
+def overview(session: Session, filters: Filters, now: datetime, *, rollup: bool = True) -> list[StepRow]:
     """One row per (office SOP, step): open now, due soon, late, completed, on-time, median, p90.
 
     Every step of each SOP's latest version is listed, also with zero activity, so a
     supervisor sees the whole SOP; steps only older versions had are added when they have data.
+    Completed figures of past days come from the rollup (built here when missing); with
+    `rollup=False` everything is read live from human_task (same figures, slower).
     """
     now = _utc(now)
+    if rollup and not _is_pg(session):
+        ensure_rollup(session, filters, now)  # SQLite: before this session holds the write lock
     scope = _scope(session, filters)
     if scope.empty:
         return []
@@ -476,17 +1030,23 @@ def overview(session: Session, filters: Filters, now: datetime) -> list[StepRow]
                _count_if(_late_open(now)).label("late"), _count_if(ht.c.paused_at.is_not(None)).label("paused"))
         .select_from(joined).where(*_open_conds(filters, scope)).group_by(*key_cols)).all()
 
-    done_conds = _completed_conds(filters, scope)
-    done_cols = [*key_cols, func.count().label("n"), _count_if(ht.c.due_at.is_not(None)).label("with_due"),
-                 _count_if(_on_time()).label("on_time")]
-    if pg:  # one scan for counts and percentiles
-        done_cols += [func.percentile_cont(0.5).within_group(ht.c.working_minutes).label("p50"),
-                      func.percentile_cont(0.9).within_group(ht.c.working_minutes).label("p90")]
-    done_rows = session.execute(select(*done_cols).select_from(joined).where(*done_conds).group_by(*key_cols)).all()
-    if pg:
-        pct = {(r.definition_id, r.bpmn_id): (_r2(r.p50), _r2(r.p90)) for r in done_rows}
+    if rollup:
+        done = _completed_rollup(session, filters, scope, now, per_officer=False)
+        done_rows = [_DoneRow(d, sid, a.completed, a.with_due, a.on_time) for (d, sid), a in done.items()]
+        pct = {k: (_r2(a.durations.percentile(0.5)), _r2(a.durations.percentile(0.9))) for k, a in done.items()}
     else:
-        pct = _percentiles(session, key_cols, done_conds, (0.5, 0.9))
+        done_conds = _completed_conds(filters, scope)
+        done_cols = [*key_cols, func.count().label("n"), _count_if(ht.c.due_at.is_not(None)).label("with_due"),
+                     _count_if(_on_time()).label("on_time")]
+        if pg:  # one scan for counts and percentiles
+            done_cols += [func.percentile_cont(0.5).within_group(ht.c.working_minutes).label("p50"),
+                          func.percentile_cont(0.9).within_group(ht.c.working_minutes).label("p90")]
+        done_rows = session.execute(select(*done_cols).select_from(joined).where(*done_conds)
+                                    .group_by(*key_cols)).all()
+        if pg:
+            pct = {(r.definition_id, r.bpmn_id): (_r2(r.p50), _r2(r.p90)) for r in done_rows}
+        else:
+            pct = _percentiles(session, key_cols, done_conds, (0.5, 0.9))
 
     weeks = _weeks_in(filters)
     cells: dict[tuple[int, str], dict] = {}
@@ -494,11 +1054,16 @@ def overview(session: Session, filters: Filters, now: datetime) -> list[StepRow]
         for sid, name, minutes in sop.steps:
             if filters.step is None or filters.step == sid:
                 cells[(sop.definition_id, sid)] = {"name": name, "mb": minutes}
+    def cell(def_id: int, sid: str) -> dict:
+        if (def_id, sid) not in cells:
+            cells[(def_id, sid)] = _old_step(session, scope, def_id, sid)
+        return cells[(def_id, sid)]
+
     for r in open_rows:
-        c = cells.setdefault((r.definition_id, r.bpmn_id), _old_step(session, scope, r.definition_id, r.bpmn_id))
+        c = cell(r.definition_id, r.bpmn_id)
         c.update(open=r.n, due_soon=int(r.due_soon), late_open=int(r.late), paused=int(r.paused))
     for r in done_rows:
-        c = cells.setdefault((r.definition_id, r.bpmn_id), _old_step(session, scope, r.definition_id, r.bpmn_id))
+        c = cell(r.definition_id, r.bpmn_id)
         c.update(completed=r.n, with_due=int(r.with_due), on_time=int(r.on_time))
 
     rows = []
@@ -533,7 +1098,7 @@ def office_summary(rows: Iterable[StepRow]) -> list[OfficeRow]:
 
 # ---- 3. per officer ------------------------------------------------------------------------
 
-def officers(session: Session, filters: Filters, now: datetime) -> list[OfficerRow]:
+def officers(session: Session, filters: Filters, now: datetime, *, rollup: bool = True) -> list[OfficerRow]:
     """Per officer: steps held now (and how many of them are late), completed in the period,
     on-time rate and median working time per step.
 
@@ -541,6 +1106,8 @@ def officers(session: Session, filters: Filters, now: datetime) -> list[OfficerR
     of the office is listed, also with nothing held or completed.
     """
     now = _utc(now)
+    if rollup and not _is_pg(session):
+        ensure_rollup(session, filters, now)  # SQLite: before this session holds the write lock
     scope = _scope(session, filters)
     if scope.empty:
         return []
@@ -551,16 +1118,22 @@ def officers(session: Session, filters: Filters, now: datetime) -> list[OfficerR
         select(ht.c.assignee_id, func.count().label("n"), _count_if(_late_open(now)).label("late"))
         .where(*_open_conds(filters, scope), ht.c.assignee_id.is_not(None)).group_by(ht.c.assignee_id))}
 
-    keys = [ht.c.completed_by_id, pv.c.definition_id, ht.c.bpmn_id]
-    conds = _completed_conds(filters, scope)
-    cols = [*keys, func.count().label("n"), _count_if(ht.c.due_at.is_not(None)).label("with_due"),
-            _count_if(_on_time()).label("on_time")]
-    if pg:
-        cols.append(func.percentile_cont(0.5).within_group(ht.c.working_minutes).label("p50"))
-    done = session.execute(select(*cols).select_from(ht.join(pv, pv.c.id == ht.c.version_id))
-                           .where(*conds).group_by(*keys)).all()
-    medians = ({(r.completed_by_id, r.definition_id, r.bpmn_id): _r2(r.p50) for r in done} if pg else
-               {k: v[0] for k, v in _percentiles(session, keys, conds, (0.5,)).items()})
+    if rollup:
+        acc = _completed_rollup(session, filters, scope, now, per_officer=True)
+        done = [_DoneRow(d, sid, a.completed, a.with_due, a.on_time, officer)
+                for (officer, d, sid), a in acc.items()]
+        medians = {k: _r2(a.durations.percentile(0.5)) for k, a in acc.items()}
+    else:
+        keys = [ht.c.completed_by_id, pv.c.definition_id, ht.c.bpmn_id]
+        conds = _completed_conds(filters, scope)
+        cols = [*keys, func.count().label("n"), _count_if(ht.c.due_at.is_not(None)).label("with_due"),
+                _count_if(_on_time()).label("on_time")]
+        if pg:
+            cols.append(func.percentile_cont(0.5).within_group(ht.c.working_minutes).label("p50"))
+        done = session.execute(select(*cols).select_from(ht.join(pv, pv.c.id == ht.c.version_id))
+                               .where(*conds).group_by(*keys)).all()
+        medians = ({(r.completed_by_id, r.definition_id, r.bpmn_id): _r2(r.p50) for r in done} if pg else
+                   {k: v[0] for k, v in _percentiles(session, keys, conds, (0.5,)).items()})
 
     per_user: dict[int, list[OfficerStep]] = defaultdict(list)
     for r in done:

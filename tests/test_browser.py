@@ -7,7 +7,6 @@ form and the instance diagram go to test-artifacts/.
 """
 from __future__ import annotations
 
-import io
 import os
 import threading
 from pathlib import Path

@@ -7,7 +7,6 @@ SpiffWorkflow with XSD validation.
 from __future__ import annotations
 
 import os
-import shutil
 from collections import Counter
 from pathlib import Path
 

@@ -3,9 +3,10 @@
 The supervisor dashboard (engine/stats.py) reads the completed-step figures of days that are
 over (in WIB) from these tables instead of aggregating `human_task` again: a completed step
 never changes, so a past day's figures are immutable. `stats_block` records which blocks
-(office, span d/m/y, first day) are built; each block's rows hold, per (SOP version, step)
-and per (SOP version, step, officer), the counts and the distinct working minutes (rounded to
-2 decimals) with their counts, so medians and p90 stay exact. Built lazily by engine.stats
+(office, span d/w/m/y = day, week inside a month, month, year; first day) are built; each
+block's rows hold, per (SOP version, step) and per (SOP version, step, officer), the counts
+and the distinct working minutes (rounded to 2 decimals) with their counts, so medians and
+p90 stay exact. Built lazily by engine.stats
 (`ensure_rollup`), never twice: the primary keys are the guard (INSERT .. ON CONFLICT DO NOTHING).
 
 Revision ID: 0005
