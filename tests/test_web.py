@@ -551,3 +551,28 @@ def test_committed_mo_matches_po():
     mo_map = {m.id: m.string for m in mo if m.id}
     assert po_map == mo_map
     assert all(m.string for m in po if m.id), "every message has an English translation"
+
+
+def test_pause_and_resume_the_clock_from_the_step_page(app, services, users):
+    """The Mutu Baku clock stops with a reason and starts again; both land in the audit trail."""
+    from engine.models import AuditEvent
+    client = login(app, "dpmk.penerima")
+    iid = services.runtime.start(users["dpmk.penerima"], "dpmk-pemutakhiran-website", "Jeda jam")
+    with services.sessions() as s:
+        task = s.scalar(select(HumanTask).where(HumanTask.instance_id == iid))
+    page = client.get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert "Jeda jam Mutu Baku" in page
+    assert client.post(f"/tasks/{task.id}/pause", data={"reason": ""}).status_code == 302
+    with services.sessions() as s:
+        assert s.get(HumanTask, task.id).paused_at is None  # no reason: nothing changes
+    client.post(f"/tasks/{task.id}/pause", data={"reason": "Menunggu revisi press release"})
+    with services.sessions() as s:
+        assert s.get(HumanTask, task.id).pause_reason == "Menunggu revisi press release"
+    assert "Menunggu revisi press release" in client.get(f"/tasks/{task.id}").get_data(as_text=True)
+    client.post(f"/tasks/{task.id}/resume", data={"reason": "Revisi diterima"})
+    with services.sessions() as s:
+        assert s.get(HumanTask, task.id).paused_at is None
+        kinds = [e.kind for e in s.scalars(select(AuditEvent).where(AuditEvent.instance_id == iid))]
+    assert "clock_paused" in kinds and "clock_resumed" in kinds
+    other = login(app, "dpmk.operator")  # another lane of the same office, not a supervisor
+    assert other.post(f"/tasks/{task.id}/pause", data={"reason": "x"}).status_code == 403

@@ -123,10 +123,13 @@ def _page(task_id: int, data: dict | None = None, errors: dict | None = None, st
     fields = build_fields(schema, data, errors, earlier)
     holder = names.get(task.assignee_id)
     may_act = detail["may_act"] and task.state == "ready" and task.assignee_id in (None, current_user.id)
+    # the same rule the engine applies to pause/resume: the holder, the lane while unclaimed, a supervisor
+    may_clock = task.state == "ready" and (current_user.has_role("supervisor") or task.assignee_id == current_user.id
+                                           or (task.assignee_id is None and detail["may_act"]))
     return render_template(
         "tasks/detail.html", task=task, step=detail["step"], sop_step=detail["sop_step"], sop=detail["sop"],
         instance=detail["instance"], fields=fields, form_errors=(errors or {}).get("", []), files=files,
-        history=past, trail=paraf_trail(history, steps), may_act=may_act, in_lane=detail["may_act"],
+        history=past, trail=paraf_trail(history, steps), may_act=may_act, in_lane=detail["may_act"], may_clock=may_clock,
         holder=holder, names=names, prefilled=prefilled,
         done_rows=describe(schema, task.data) if task.state == "completed" else [], checklist=checklist, schema=schema, has_draft=bool(task.draft),
         max_mb=current_app.config["LAJUR_MAX_UPLOAD_BYTES"] // (1024 * 1024), now=datetime.now(timezone.utc),
@@ -243,3 +246,24 @@ def unclaim(task_id: int):
     current_services().runtime.unclaim(current_user.id, task_id)
     return _row_or_redirect(task_id, _("Langkah dilepas ke kelompok."))
 
+
+
+@bp.post("/tasks/<int:task_id>/pause")
+@login_required
+def pause(task_id: int):
+    """Stop the step's Mutu Baku clock with a reason (e.g. waiting for a revised press release)."""
+    reason = request.form.get("reason", "").strip()
+    if not reason:
+        flash(_("Tuliskan alasan menghentikan jam Mutu Baku."), "error")
+        return redirect(url_for("tasks.detail", task_id=task_id))
+    current_services().runtime.pause(current_user.id, task_id, reason)
+    flash(_("Jam Mutu Baku dihentikan sementara."), "info")
+    return redirect(url_for("tasks.detail", task_id=task_id))
+
+
+@bp.post("/tasks/<int:task_id>/resume")
+@login_required
+def resume(task_id: int):
+    current_services().runtime.resume(current_user.id, task_id, request.form.get("reason", "").strip())
+    flash(_("Jam Mutu Baku berjalan lagi; batas waktu bergeser sesuai lama jeda."), "info")
+    return redirect(url_for("tasks.detail", task_id=task_id))
