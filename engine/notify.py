@@ -4,6 +4,19 @@ Rendering is pure: the facts of a reminder go in, a subject and a text in the re
 language come out (Bahasa Indonesia by default, English if the user prefers). Sending uses
 smtplib and requests directly; retries, leases and exactly-once bookkeeping live in
 `engine.deadlines`, so a channel here only has to say "sent" or raise.
+
+The one window for a duplicate: a worker that dies (kill -9, power loss, OOM) after the
+mail server or webhook receiver accepted the message but before `finish` committed
+"sent" leaves the delivery in "sending"; when its lease runs out the tick hands it to
+another worker, which sends it again. No protocol closes that window (the receiver's
+"accepted" and our commit cannot be one transaction). What narrows it: it is only the
+few milliseconds between the reply and the commit, and every copy carries the same
+identity - email: `Message-ID: <lajur-delivery-<id>@<sender domain>>` and
+`X-Lajur-Delivery: <id>`; webhook: `X-Lajur-Delivery: <id>` and `delivery_id` in the
+signed JSON - so a receiver that keeps the ids it has seen (a mail server deduplicating on
+Message-ID, a Telegram/WhatsApp gateway on delivery_id) drops the second copy. A worker
+killed before the reply (the usual case: the send is what takes time) sends nothing
+twice: the test `test_exactly_once_after_kill_9_of_the_worker_mid_send` checks it.
 """
 from __future__ import annotations
 

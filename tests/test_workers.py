@@ -406,10 +406,12 @@ def test_exactly_once_through_a_redis_restart(services, demo, celery, smtp, priv
     # one warning every 0.6 s, sent at most 2 at a time, 1.5 s each: a queue builds up
     task_ids = reminders_due(services, demo, "inapp,email", n, spacing=0.6)
     try:
-        wait_for(lambda: smtp.messages and email_statuses(services, task_ids).get("sending"), 20,
-                 "the first email, and another one being sent")
-        keys, messages = private_redis.messages()
-        at_kill = email_statuses(services, task_ids)
+        def mid_way():
+            # Redis first: a delivery still "sending" after this had its message in Redis then
+            in_redis = private_redis.messages()
+            statuses = email_statuses(services, task_ids)
+            return smtp.messages and statuses.get("sending") and (in_redis, statuses)
+        (keys, messages), at_kill = wait_for(mid_way, 20, "the first email, and another one being sent")
         private_redis.stop()  # in flight: the sends under way; lost: what waits in the queue
         time.sleep(2)
         down = email_statuses(services, task_ids)
@@ -445,8 +447,8 @@ def test_exactly_once_through_kill_9_of_beat(services, demo, celery, smtp, redis
         first = email_statuses(services, task_ids)
         time.sleep(1.5)  # no tick at all meanwhile: warnings fall due unfired
         beat = celery.start("beat", LAJUR_BROKER_URL=redis_broker)
-        time.sleep(0.7)
-        celery.kill9(beat)
+        wait_for(lambda: b"Sending due task" in beat.log_path.read_bytes(), 15, "the restarted beat's first tick")
+        celery.kill9(beat)  # right at its first tick, with its schedule file just written
         second = email_statuses(services, task_ids)
         time.sleep(0.5)
         celery.start("beat", LAJUR_BROKER_URL=redis_broker)

@@ -9,7 +9,8 @@ them, and every queued message is an immediate, idempotent task. Hence:
 - no ETA/countdown anywhere: retries wait in `delivery.next_attempt_at`.
 
 The same configuration runs over Redis or the SQL broker (`sqla+sqlite:///...`, the
-embedded default).
+embedded default). Over Redis the transport is kombu's with one fix (workers/broker.py):
+a Redis restart while sends are under way no longer stops the worker.
 """
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ def make_app(settings: Settings | None = None) -> Celery:
         if prefix:
             transport["global_keyprefix"] = prefix  # lets several installations (or tests) share one Redis
     app = Celery("lajur", broker=settings.broker_url, include=["workers.tasks"])
+    if settings.broker_url.startswith("redis://"):
+        # kombu's Redis transport, except that a Redis restart cannot stop the worker (see broker.py)
+        app.conf.broker_transport = "workers.broker:Transport"
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
