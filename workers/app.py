@@ -61,6 +61,8 @@ def make_app(settings: Settings | None = None) -> Celery:
         enable_utc=True,
         worker_hijack_root_logger=False,
         beat_schedule={
+            # the dashboard's rollup of finished days; hourly, so a restart never leaves a gap long
+            "lajur-dashboard-rollup": {"task": "workers.tasks.build_rollup", "schedule": 3600.0},
             "lajur-tick": {
                 "task": "workers.tasks.tick",
                 "schedule": settings.tick_seconds,
