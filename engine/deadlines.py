@@ -50,33 +50,36 @@ def _level(policy: list[dict], name: str) -> dict | None:
 
 def paused_minutes(session: Session, task_id: int, calendar: OfficeCalendar) -> float:
     """Working minutes the task's clock stood still (closed pauses), under the current calendar."""
-    pauses = session.scalars(select(TaskPause).where(TaskPause.human_task_id == task_id,
-                                                     TaskPause.resumed_at.is_not(None))).all()
-    return sum(calendar.working_minutes_between(_aware(p.paused_at), _aware(p.resumed_at)) for p in pauses)
+    pause = TaskPause.__table__
+    pauses = session.execute(select(pause.c.paused_at, pause.c.resumed_at).where(
+        pause.c.human_task_id == task_id, pause.c.resumed_at.is_not(None))).all()
+    return sum(calendar.working_minutes_between(_aware(a), _aware(b)) for a, b in pauses)
 
 
 def due_of(calendar: OfficeCalendar, task: HumanTask, fraction: float, paused: float) -> datetime:
     return calendar.add_working_time(_aware(task.ready_at), fraction * (task.mutu_baku_minutes or 0) + paused)
 
 
-def schedule_task(session: Session, task: HumanTask, step: dict, calendar: OfficeCalendar) -> None:
-    """Create the warn and breach deadlines of a step that just became ready."""
-    if not task.mutu_baku_minutes:
-        return
-    for p in policy_of(step):
-        if p["level"] in ("warn", "breach"):
-            session.add(Deadline(human_task=task, office_id=task.office_id, level=p["level"], seq=0,
-                                 at_fraction=p["at"], due_at=due_of(calendar, task, p["at"], 0.0),
-                                 status="pending"))
+def deadline_rows(task_id: int, office_id: int, ready_at: datetime, minutes: float | None, step: dict,
+                  calendar: OfficeCalendar) -> list[dict]:
+    """The warn and breach deadlines of a step that just became ready, as rows to insert."""
+    if not minutes:
+        return []
+    start = _aware(ready_at)
+    return [{"human_task_id": task_id, "office_id": office_id, "level": p["level"], "seq": 0,
+             "at_fraction": p["at"], "due_at": calendar.add_working_time(start, p["at"] * minutes),
+             "status": "pending"}
+            for p in policy_of(step) if p["level"] in ("warn", "breach")]
 
 
 def cancel_task(session: Session, task_id: int) -> None:
     """The step closed: nothing more may be said about it (same transaction as the close)."""
-    session.execute(update(Deadline).where(Deadline.human_task_id == task_id,
-                                           Deadline.status.in_(("pending", "held")))
-                    .values(status="cancelled").execution_options(synchronize_session=False))
-    session.execute(update(Delivery).where(Delivery.human_task_id == task_id, Delivery.status == "pending")
-                    .values(status="cancelled").execution_options(synchronize_session=False))
+    # Core statements (no ORM session bookkeeping): this runs on every completion
+    deadline, delivery = Deadline.__table__, Delivery.__table__
+    session.execute(update(deadline).where(deadline.c.human_task_id == task_id,
+                                           deadline.c.status.in_(("pending", "held"))).values(status="cancelled"))
+    session.execute(update(delivery).where(delivery.c.human_task_id == task_id, delivery.c.status == "pending")
+                    .values(status="cancelled"))
 
 
 def hold_task(session: Session, task_id: int) -> None:

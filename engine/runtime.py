@@ -17,7 +17,7 @@ from typing import Callable
 from uuid import UUID
 
 from jsonschema import Draft202012Validator, FormatChecker
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -26,7 +26,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import deadlines
 from .calendar import WeeklySchedule
 from .errors import Conflict, Forbidden, FormInvalid, LajurError, NotFound
-from .models import (AuditEvent, CalendarOverride, Group, HumanTask, Office, ProcessDefinition, ProcessInstance,
+from .models import (AuditEvent, CalendarOverride, Deadline, Group, HumanTask, Office, ProcessDefinition, ProcessInstance,
                      ProcessVersion, TaskPause, User, user_group)
 from .serialization import WorkflowStore
 from .sla import CalendarCache, due_time
@@ -259,51 +259,56 @@ class Runtime:
 
     # ---- mirror ----------------------------------------------------------------------------
     def _sync(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, now: datetime,
-              calendar=None) -> list[HumanTask]:
+              calendar=None, audits: list[dict] | None = None) -> list[int]:
         """Mirror ready user tasks into `human_task`; set due times and the BPMN timers to them.
 
-        Returns the rows it opened."""
+        Writes with Core statements (this runs on every state change): the new task rows, their
+        deadlines, and the audit rows (`audits` already collected by the caller first, in order).
+        Sets the instance's status and next timer on the ORM object. Returns the new task ids."""
+        ht = HumanTask.__table__
         steps = self._steps(session, instance.version_id)
-        # (the state is checked again in Python: a row closed in this transaction may not be flushed yet)
-        open_rows = {t.task_guid: t for t in session.scalars(select(HumanTask).where(
-            HumanTask.instance_id == instance.id, HumanTask.state == "ready")) if t.state == "ready"}
-        opened: list[HumanTask] = []
+        audits = list(audits or [])
+        base = {"office_id": instance.office_id, "instance_id": instance.id, "at": now, "user_id": None,
+                "human_task_id": None, "step": None, "data": None}
+        open_rows = {r.task_guid: r for r in session.execute(select(ht.c.id, ht.c.task_guid, ht.c.bpmn_id).where(
+            ht.c.instance_id == instance.id, ht.c.state == "ready"))}
         ready = workflow.get_tasks(state=TaskState.READY, manual=True)
         ready_ids = {str(t.id) for t in ready}
+        opened: list[int] = []
+        new_deadlines: list[dict] = []
         for task in ready:
             guid = str(task.id)
             if guid in open_rows:
                 continue
             step = steps.get(task.task_spec.bpmn_id, {})
             lane = task.task_spec.lane
-            group_id = self._lane_group(session, instance.office_id, lane)
             calendar = calendar or self.calendars.get(session, instance.office_id)
             minutes = step.get("mutu_baku_minutes")
             due = due_time(calendar, now, minutes)
-            row = HumanTask(task_guid=guid, instance_id=instance.id, office_id=instance.office_id,
-                            version_id=instance.version_id, bpmn_id=task.task_spec.bpmn_id,
-                            name=step.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
-                            lane=lane, group_id=group_id, state="ready", mutu_baku_minutes=minutes,
-                            ready_at=now, due_at=due)
-            session.add(row)
-            opened.append(row)
-            deadlines.schedule_task(session, row, step, calendar)
-            session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id, human_task=row,
-                                   at=now, kind="task_ready", step=row.bpmn_id,
-                                   data={"lane": lane, "due_at": due.isoformat() if due else None}))
+            row_id = session.execute(insert(ht).values(
+                task_guid=guid, instance_id=instance.id, office_id=instance.office_id,
+                version_id=instance.version_id, bpmn_id=task.task_spec.bpmn_id,
+                name=step.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                lane=lane, group_id=self._lane_group(session, instance.office_id, lane), state="ready",
+                mutu_baku_minutes=minutes, ready_at=now, due_at=due).returning(ht.c.id)).scalar_one()
+            opened.append(row_id)
+            new_deadlines += deadlines.deadline_rows(row_id, instance.office_id, now, minutes, step, calendar)
+            audits.append({**base, "human_task_id": row_id, "kind": "task_ready", "step": task.task_spec.bpmn_id,
+                           "data": {"lane": lane, "due_at": due.isoformat() if due else None}})
             self._set_step_timer(task, step.get("timer_id"), due)
         for guid, row in open_rows.items():
             if guid not in ready_ids:
-                row.state = "cancelled"
-                row.completed_at = now
+                session.execute(update(ht).where(ht.c.id == row.id).values(state="cancelled", completed_at=now))
                 deadlines.cancel_task(session, row.id)
-                session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id,
-                                       human_task_id=row.id, at=now, kind="task_cancelled", step=row.bpmn_id))
+                audits.append({**base, "human_task_id": row.id, "kind": "task_cancelled", "step": row.bpmn_id})
         if workflow.is_completed() and instance.status == "running":
             instance.status = "completed"
             instance.completed_at = now
-            session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id, at=now,
-                                   kind="instance_completed"))
+            audits.append({**base, "kind": "instance_completed"})
+        if new_deadlines:
+            session.execute(insert(Deadline.__table__), new_deadlines)
+        if audits:
+            session.execute(insert(AuditEvent.__table__), audits)
         instance.next_timer_at = self._next_timer(workflow)
         return opened
 
@@ -491,7 +496,6 @@ class Runtime:
                     raise NotFound(f"task {task_id} does not exist")
                 task, instance = locked
                 instance_id = instance.id
-                session.autoflush = False  # one flush at the end sends the writes together
                 user, member = self._actor(session, user_id, task.group_id)
                 self._check_member(user, task, member)
                 if task.state != "ready":
@@ -512,23 +516,28 @@ class Runtime:
                 spiff_task.set_data(**copy.deepcopy(submitted))
                 spiff_task.run()
                 workflow.do_engine_steps()
-                if task.assignee_id is None:
-                    task.assignee_id, task.claimed_at = user.id, now
-                task.state, task.completed_by_id, task.completed_at = "completed", user.id, now
-                task.data, task.draft = submitted, None
                 if task.paused_at is not None:  # completed while paused: close the open pause
                     self._close_pause(session, task, user, now, "completed")
                 calendar = self.calendars.get(session, task.office_id)
                 # rounded: two decimals of a minute are plenty, and the dashboard's rollup counts distinct values
-                task.working_minutes = round(calendar.working_minutes_between(_aware(task.ready_at), now)
-                                             - deadlines.paused_minutes(session, task.id, calendar), 2)
+                worked = round(calendar.working_minutes_between(_aware(task.ready_at), now)
+                               - deadlines.paused_minutes(session, task.id, calendar), 2)
+                closed = {"state": "completed", "completed_by_id": user.id, "completed_at": now, "data": submitted,
+                          "draft": None, "working_minutes": worked}
+                if task.assignee_id is None:
+                    closed.update(assignee_id=user.id, claimed_at=now)
+                # Core, and before _sync reads the open rows: the step is closed in the database first
+                ht = HumanTask.__table__
+                session.execute(update(ht).where(ht.c.id == task.id).values(**closed))
                 deadlines.cancel_task(session, task.id)
-                self._audit(session, task, user, now, "task_completed", submitted)
-                opened = self._sync(session, instance, workflow, now, calendar)
+                opened = self._sync(session, instance, workflow, now, calendar, audits=[{
+                    "office_id": task.office_id, "instance_id": instance.id, "human_task_id": task.id,
+                    "user_id": user.id, "at": now, "kind": "task_completed", "step": task.bpmn_id,
+                    "data": submitted}])
                 instance.state = self.store.workflow_to_dict(workflow)
                 session.flush()
                 self._keep_workflow(instance, workflow)
-                return [row.id for row in opened]
+                return opened
         except StaleDataError:
             self._workflows.pop(instance_id, None)
             raise Conflict("this process changed meanwhile (someone else completed a step); reload it") from None
