@@ -7,12 +7,13 @@ manages accounts and sees every office (the regency view).
 from __future__ import annotations
 
 import functools
+import re
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .errors import LajurError, NotFound
+from .errors import FormInvalid, LajurError, NotFound
 from .models import Group, Office, User
 
 ROLES = ("staff", "supervisor", "process_owner", "admin")
@@ -90,3 +91,25 @@ def user_by_name(session: Session, username: str) -> User:
 @functools.cache
 def _dummy_hash() -> str:
     return generate_password_hash("lajur-dummy-password")
+
+
+CHANNELS = ("inapp", "email", "webhook")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def set_notification_preferences(user: User, channels: set[str], email: str | None,
+                                 webhook_handle: str | None) -> None:
+    """Which channels a user's reminders use; refuse a channel that cannot reach them."""
+    unknown = set(channels) - set(CHANNELS)
+    if unknown:
+        raise LajurError(f"unknown channel(s): {', '.join(sorted(unknown))}")
+    email = (email or "").strip() or None
+    handle = (webhook_handle or "").strip() or None
+    if email is not None and not _EMAIL.match(email):
+        raise FormInvalid({"email": ["alamat email tidak valid / not a valid email address"]})
+    if "email" in channels and email is None:
+        raise FormInvalid({"email": ["wajib diisi untuk notifikasi email / required for email reminders"]})
+    if "webhook" in channels and handle is None:
+        raise FormInvalid({"webhook_handle": ["wajib diisi untuk webhook / required for webhook reminders"]})
+    user.notify_channels = ",".join(c for c in CHANNELS if c in channels)
+    user.email, user.webhook_handle = email, handle

@@ -576,3 +576,19 @@ def test_pause_and_resume_the_clock_from_the_step_page(app, services, users):
     assert "clock_paused" in kinds and "clock_resumed" in kinds
     other = login(app, "dpmk.operator")  # another lane of the same office, not a supervisor
     assert other.post(f"/tasks/{task.id}/pause", data={"reason": "x"}).status_code == 403
+
+
+def test_notification_channels_are_chosen_on_the_profile_page(app, services, users):
+    client = login(app, "dinsos.pengelola")
+    page = client.get("/profile").get_data(as_text=True)
+    assert 'name="channels" value="webhook"' in page
+    bad = client.post("/profile", data={"section": "channels", "channels": ["inapp", "webhook"], "email": "x@y.id"})
+    assert bad.status_code == 422 and "wajib diisi untuk webhook" in bad.get_data(as_text=True)
+    with services.sessions() as s:
+        assert user_by_name(s, "dinsos.pengelola").notify_channels == "inapp,email"  # unchanged
+    ok = client.post("/profile", data={"section": "channels", "channels": ["inapp", "webhook"], "email": "",
+                                       "webhook_handle": "123456789"})
+    assert ok.status_code == 302
+    with services.sessions() as s:
+        me = user_by_name(s, "dinsos.pengelola")
+        assert (me.notify_channels, me.webhook_handle, me.email) == ("inapp,webhook", "123456789", None)

@@ -164,14 +164,36 @@ def logout():
 @bp.route("/profile", methods=["GET", "POST"])
 @login_required
 def profile():
-    if request.method == "POST":
+    from engine.accounts import CHANNELS, set_notification_preferences
+    from engine.errors import FormInvalid
+    from . import current_services
+    errors: dict = {}
+    if request.method == "POST" and request.form.get("section") == "channels":
+        chosen = set(request.form.getlist("channels"))
+        try:
+            with current_services().sessions.begin() as db:
+                set_notification_preferences(db.get(User, current_user.id), chosen, request.form.get("email"),
+                                             request.form.get("webhook_handle"))
+        except FormInvalid as exc:
+            errors = exc.errors
+        else:
+            flash(_("Pilihan notifikasi disimpan."), "info")
+            return redirect(url_for("auth.profile"))
+    elif request.method == "POST":
         locale = request.form.get("locale")
         if locale not in LOCALES:
             abort(400)
-        from . import current_services
         with current_services().sessions.begin() as db:
             db.get(User, current_user.id).locale = locale
         g.lajur_locale = locale
         flash(_("Bahasa disimpan."), "info")
         return redirect(url_for("auth.profile"))
-    return render_template("auth/profile.html", locales=LOCALES)
+    with current_services().sessions() as db:
+        me = db.get(User, current_user.id)
+        prefs = {"channels": set((me.notify_channels or "").split(",")), "email": me.email or "",
+                 "webhook_handle": me.webhook_handle or ""}
+    if errors:
+        prefs = {"channels": set(request.form.getlist("channels")), "email": request.form.get("email", ""),
+                 "webhook_handle": request.form.get("webhook_handle", "")}
+    return render_template("auth/profile.html", locales=LOCALES, channels=CHANNELS, prefs=prefs,
+                           errors=errors), (422 if errors else 200)
