@@ -59,6 +59,30 @@ def engine_run(services: Services, users: dict[str, int], instances: int, claim:
     return time.perf_counter() - t0, completions
 
 
+def _parallel_worker(url: str, users: dict[str, int], instances: int, barrier, out) -> None:
+    settings = Settings(database_url=url, broker_url="memory://", data_dir=Path("/tmp/lajur-bench-engine"),
+                        base_url="http://127.0.0.1:5000")
+    services = Services.from_settings(settings)
+    barrier.wait()
+    out.put(engine_run(services, users, instances, claim=False))
+    services.dispose()
+
+
+def parallel_run(url: str, users: dict[str, int], instances: int, processes: int) -> tuple[float, int]:
+    """The same flow from several OS processes at once (as several web or worker processes would)."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(processes), ctx.Queue()
+    procs = [ctx.Process(target=_parallel_worker, args=(url, users, instances // processes, barrier, out))
+             for _ in range(processes)]
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return max(r[0] for r in results), sum(r[1] for r in results)
+
+
 def ceiling_run(services: Services, instances: int) -> tuple[float, int]:
     with services.sessions() as session:
         version = session.scalar(select(ProcessVersion).where(ProcessVersion.process_id == "dpmk_pemutakhiran_website"))
@@ -120,6 +144,8 @@ def main() -> None:
     ap.add_argument("--instances", type=int, default=1000)
     ap.add_argument("--open", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--processes", type=int, nargs="*", default=[2, 4],
+                    help="also run the end-to-end flow from this many processes at once")
     args = ap.parse_args()
     print(f"machine: {machine()}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     with scratch_database("lajur_bench_engine") as url:
@@ -144,6 +170,9 @@ def main() -> None:
               f">= 0.5 of ceiling {'MET' if rate >= ceiling / 2 else 'MISSED'}")
         claim_s, claim_n = engine_run(services, users, max(args.instances // 5, 1), claim=True)
         print(f"    with an explicit claim before each completion (the inbox flow): {claim_n / claim_s:8.1f} completions/s")
+        for procs in args.processes:
+            par_s, par_n = parallel_run(url, users, args.instances, procs)
+            print(f"    {procs} client processes at once: {par_n / par_s:8.1f} completions/s in all")
         cold = Services.from_settings(settings)
         cold.runtime._cache_size = 0  # every step deserializes the workflow from the database
         cold_s, cold_n = engine_run(cold, users, max(args.instances // 5, 1), claim=False)
