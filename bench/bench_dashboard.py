@@ -43,6 +43,7 @@ from engine.demo import seed_demo  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
 from engine.models import Office, ProcessDefinition, ProcessVersion, User  # noqa: E402
 from engine.services import Services  # noqa: E402
+from bench.common import timed  # noqa: E402
 
 ADMIN_URL = os.environ.get("LAJUR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=timezone.utc)  # Friday 10:00 WIB
@@ -71,18 +72,6 @@ def scratch_database(name: str = "lajur_bench_dash", keep: bool = False):
 
 def p(values: list[float], q: float) -> float:
     return stats.percentile(values, q)
-
-
-def timed(fn, repeat: int) -> list[float]:
-    """Milliseconds per call, after two warm-up calls."""
-    fn()
-    fn()
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
 
 
 def line(label: str, ms: list[float], target: float | None = None) -> str:
