@@ -5,6 +5,8 @@ processes (web, worker, beat) can share one file; PostgreSQL needs nothing speci
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker, Session
@@ -41,3 +43,10 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 def is_sqlite(session_or_engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "sqlite"
+
+
+def as_utc(dt: datetime | None) -> datetime | None:
+    """Datetimes read back from SQLite are naive; everything Lajur stores is UTC."""
+    if dt is not None and dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt

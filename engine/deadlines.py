@@ -15,7 +15,7 @@ This module knows nothing of Celery: `workers/` calls `tick` and `send_one`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
 from sqlalchemy import and_, or_, select, update
@@ -23,18 +23,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .calendar import OfficeCalendar
 from .config import Settings
+from .db import as_utc
 from .models import (AuditEvent, Deadline, Delivery, Group, HumanTask, Notification, Office, OfficeWebhook,
                      ProcessDefinition, ProcessInstance, ProcessVersion, TaskPause, User, user_group)
 from .notify import OUTSIDE_CHANNELS, Facts, Outgoing, SendError, locale_of, parse_channels, render, \
     send, webhook_payload
 from .reminders import parse_policy
 from .sla import CalendarCache
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    if dt is not None and dt.tzinfo is None:
-        return dt.replace(tzinfo=timezone.utc)
-    return dt
 
 
 def policy_of(step: dict) -> list[dict]:
@@ -53,11 +48,11 @@ def paused_minutes(session: Session, task_id: int, calendar: OfficeCalendar) -> 
     pause = TaskPause.__table__
     pauses = session.execute(select(pause.c.paused_at, pause.c.resumed_at).where(
         pause.c.human_task_id == task_id, pause.c.resumed_at.is_not(None))).all()
-    return sum(calendar.working_minutes_between(_aware(a), _aware(b)) for a, b in pauses)
+    return sum(calendar.working_minutes_between(as_utc(a), as_utc(b)) for a, b in pauses)
 
 
 def due_of(calendar: OfficeCalendar, task: HumanTask, fraction: float, paused: float) -> datetime:
-    return calendar.add_working_time(_aware(task.ready_at), fraction * (task.mutu_baku_minutes or 0) + paused)
+    return calendar.add_working_time(as_utc(task.ready_at), fraction * (task.mutu_baku_minutes or 0) + paused)
 
 
 def deadline_rows(task_id: int, office_id: int, ready_at: datetime, minutes: float | None, step: dict,
@@ -65,7 +60,7 @@ def deadline_rows(task_id: int, office_id: int, ready_at: datetime, minutes: flo
     """The warn and breach deadlines of a step that just became ready, as rows to insert."""
     if not minutes:
         return []
-    start = _aware(ready_at)
+    start = as_utc(ready_at)
     return [{"human_task_id": task_id, "office_id": office_id, "level": p["level"], "seq": 0,
              "at_fraction": p["at"], "due_at": calendar.add_working_time(start, p["at"] * minutes),
              "status": "pending"}
@@ -205,7 +200,7 @@ def facts_for(cache: _TickCache, task: HumanTask, level: str, seq: int, user: Us
     version, sop_name = cache.version(task.version_id)
     office = cache.office(task.office_id)
     calendar = cache.calendar(task.office_id)
-    due = _aware(task.due_at)
+    due = as_utc(task.due_at)
     if due is None:
         left = 0.0
     elif due >= now:
@@ -252,7 +247,7 @@ def _fire(cache: _TickCache, d: Deadline, task: HumanTask, now: datetime) -> lis
         n = Notification(user_id=user.id, office_id=task.office_id, human_task_id=task.id,
                          instance_id=task.instance_id, level=d.level, seq=d.seq, inapp="inapp" in channels,
                          subject=subject, body=text, link=facts.link, created_at=now,
-                         payload={"deadline_due_at": _aware(d.due_at).isoformat(),
+                         payload={"deadline_due_at": as_utc(d.due_at).isoformat(),
                                   "webhook": webhook_payload(facts, recipient, text)})
         session.add(n)
         for channel in OUTSIDE_CHANNELS:
@@ -263,7 +258,7 @@ def _fire(cache: _TickCache, d: Deadline, task: HumanTask, now: datetime) -> lis
             if channel == "webhook" and not all(cache.webhook(task.office_id)):
                 continue
             delivery = Delivery(notification=n, human_task_id=task.id, level=d.level, seq=d.seq, channel=channel,
-                                recipient_id=user.id, status="pending", attempts=0, due_at=_aware(d.due_at),
+                                recipient_id=user.id, status="pending", attempts=0, due_at=as_utc(d.due_at),
                                 created_at=now, next_attempt_at=now, enqueued_at=now)
             session.add(delivery)
             out.append(delivery)

@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from .runtime import TaskRow, _aware
+from .db import as_utc
+from .runtime import TaskRow
 
 from .models import (Group, HumanTask, Office, ProcessDefinition, ProcessInstance, ProcessVersion, User,
                      user_group)
@@ -102,7 +103,7 @@ def task_row(session: Session, task_id: int) -> TaskRow | None:
     return TaskRow(id=t.id, instance_id=t.instance_id, subject=r[1], process_key=r[2], process_name=r[3],
                    bpmn_id=t.bpmn_id, name=t.name, lane=t.lane, state=t.state, assignee_id=t.assignee_id,
                    assignee=r[4],
-                   ready_at=_aware(t.ready_at), due_at=_aware(t.due_at), completed_at=_aware(t.completed_at),
+                   ready_at=as_utc(t.ready_at), due_at=as_utc(t.due_at), completed_at=as_utc(t.completed_at),
                    mutu_baku_minutes=t.mutu_baku_minutes, paused=t.paused_at is not None)
 
 

@@ -25,6 +25,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import deadlines
 from .calendar import WeeklySchedule
+from .db import as_utc
 from .errors import Conflict, Forbidden, FormInvalid, LajurError, NotFound
 from .models import (AuditEvent, CalendarOverride, Deadline, Group, HumanTask, Office, ProcessDefinition, ProcessInstance,
                      ProcessVersion, TaskPause, User, user_group)
@@ -62,14 +63,7 @@ class TaskRow:
     paused: bool
 
     def overdue(self, now: datetime) -> bool:
-        return self.state == "ready" and self.due_at is not None and not self.paused and _aware(self.due_at) < now
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    """SQLite gives naive datetimes back; everything stored is UTC."""
-    if dt is not None and dt.tzinfo is None:
-        return dt.replace(tzinfo=timezone.utc)
-    return dt
+        return self.state == "ready" and self.due_at is not None and not self.paused and as_utc(self.due_at) < now
 
 
 @dataclass(frozen=True)
@@ -328,7 +322,7 @@ class Runtime:
             value = event.value
             if isinstance(value, str):
                 try:
-                    times.append(_aware(datetime.fromisoformat(value)))
+                    times.append(as_utc(datetime.fromisoformat(value)))
                 except ValueError:
                     continue
         return min(times) if times else None
@@ -382,8 +376,8 @@ class Runtime:
         rows = session.execute(q.order_by(*order)).all()
         return [TaskRow(id=r.id, instance_id=r.instance_id, subject=r.subject, process_key=r.key,
                         process_name=r.pname, bpmn_id=r.bpmn_id, name=r.name, lane=r.lane, state=r.state,
-                        assignee_id=r.assignee_id, assignee=r.full_name, ready_at=_aware(r.ready_at), due_at=_aware(r.due_at),
-                        completed_at=_aware(r.completed_at), mutu_baku_minutes=r.mutu_baku_minutes,
+                        assignee_id=r.assignee_id, assignee=r.full_name, ready_at=as_utc(r.ready_at), due_at=as_utc(r.due_at),
+                        completed_at=as_utc(r.completed_at), mutu_baku_minutes=r.mutu_baku_minutes,
                         paused=r.paused_at is not None) for r in rows]
 
     # ---- claim -----------------------------------------------------------------------------
@@ -520,7 +514,7 @@ class Runtime:
                     self._close_pause(session, task, user, now, "completed")
                 calendar = self.calendars.get(session, task.office_id)
                 # rounded: two decimals of a minute are plenty, and the dashboard's rollup counts distinct values
-                worked = round(calendar.working_minutes_between(_aware(task.ready_at), now)
+                worked = round(calendar.working_minutes_between(as_utc(task.ready_at), now)
                                - deadlines.paused_minutes(session, task.id, calendar), 2)
                 closed = {"state": "completed", "completed_by_id": user.id, "completed_at": now, "data": submitted,
                           "draft": None, "working_minutes": worked}
@@ -623,7 +617,7 @@ class Runtime:
             self._check_clock_actor(session, user, task)
             if task.paused_at is None:
                 raise Conflict("the clock of this step is not paused")
-            previous = _aware(task.due_at)
+            previous = as_utc(task.due_at)
             self._close_pause(session, task, user, now, reason)
             calendar = self.calendars.get(session, task.office_id)
             due = deadlines.retime_task(session, task, calendar, release=True)
@@ -681,7 +675,7 @@ class Runtime:
             spiff_task = workflow.get_task_from_id(UUID(task.task_guid))
             if spiff_task is None:
                 continue
-            due = PAUSED_TIMER if task.paused_at is not None else _aware(task.due_at)
+            due = PAUSED_TIMER if task.paused_at is not None else as_utc(task.due_at)
             self._set_step_timer(spiff_task, steps.get(task.bpmn_id, {}).get("timer_id"), due)
         instance.next_timer_at = self._next_timer(workflow)
         instance.state = self.store.workflow_to_dict(workflow)
@@ -766,7 +760,7 @@ class Runtime:
                                       .with_for_update().execution_options(populate_existing=True))
             moved = []
             for task in tasks:
-                before = _aware(task.due_at)
+                before = as_utc(task.due_at)
                 after = deadlines.retime_task(session, task, calendar)
                 if after != before:
                     moved.append(task)
@@ -811,7 +805,7 @@ class Runtime:
                 query = select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update(skip_locked=True)
                 instance = session.scalar(query.execution_options(populate_existing=True))
                 if instance is None or instance.status != "running" or not instance.next_timer_at \
-                        or _aware(instance.next_timer_at) > now:
+                        or as_utc(instance.next_timer_at) > now:
                     return 0
                 workflow = self._take_workflow(instance)
                 before = {t.id for t in workflow.get_tasks(state=TaskState.WAITING)}

@@ -52,6 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from .db import as_utc
 from .models import (
     HumanTask, Office, ProcessDefinition, ProcessInstance, ProcessVersion, StatsBlock, StatsOfficerBlock,
     StatsStepBlock, User, user_group,
@@ -291,13 +292,6 @@ def _r2(x: float | None) -> float | None:
 
 def rate(good: int, total: int) -> float | None:
     return good / total if total else None
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; everything stored is UTC."""
-    if dt is not None and dt.tzinfo is None:
-        return dt.replace(tzinfo=timezone.utc)
-    return dt
 
 
 def _as_date(value) -> date:
@@ -690,7 +684,7 @@ def _walk(lo: date, hi: date, big: set, days: set | None) -> tuple[list[tuple[st
 def _first_day(conn, office_id: int, pg: bool) -> date | None:
     first = conn.execute(select(func.min(ht.c.completed_at))
                          .where(ht.c.office_id == office_id, ht.c.state == "completed")).scalar()
-    return None if first is None else _aware(first if isinstance(first, datetime) else
+    return None if first is None else as_utc(first if isinstance(first, datetime) else
                                              datetime.fromisoformat(str(first))).astimezone(WIB).date()
 
 
@@ -1373,10 +1367,10 @@ def drill(session: Session, filters: Filters, figure: str, now: datetime, *, wee
         sop = scope.sops.get(def_id)
         if sop is None:
             continue
-        due, done = _aware(r.due_at), _aware(r.completed_at)
+        due, done = as_utc(r.due_at), as_utc(r.completed_at)
         late = bool(due and ((done and done > due) or (not done and r.paused_at is None and due < now)))
         rows.append(DrillRow(r.id, r.instance_id, r.subject, r.instance_status, sop.office_code, sop.key, sop.name,
-                             r.bpmn_id, r.name, r.state, r.full_name, _aware(r.ready_at), due, done,
+                             r.bpmn_id, r.name, r.state, r.full_name, as_utc(r.ready_at), due, done,
                              r.working_minutes, r.mutu_baku_minutes, late, r.paused_at is not None))
     return DrillResult(rows, int(total or 0), figure)
 
