@@ -91,7 +91,6 @@ class Runtime:
         self.clock = clock
         self.calendars = CalendarCache()
         self._specs: dict[int, tuple] = {}
-        self._version_steps: dict[int, dict] = {}
         self._form_versions: dict[int, FormVersion] = {}
         self._lane_groups: dict[tuple[int, str], int] = {}
         self._validators: dict[tuple[int, str], Draft202012Validator] = {}
@@ -110,12 +109,8 @@ class Runtime:
         return spec
 
     def _steps(self, session: Session, version_id: int) -> dict:
-        """A deployed version's step metadata; versions are immutable, so it is read once."""
-        steps = self._version_steps.get(version_id)
-        if steps is None:
-            steps = self._version_steps[version_id] = session.scalar(
-                select(ProcessVersion.steps).where(ProcessVersion.id == version_id))
-        return steps
+        """A deployed version's step metadata (read once: versions are immutable)."""
+        return self._form_version(session, version_id).steps
 
     def _lane_group(self, session: Session, office_id: int, lane: str | None) -> int | None:
         """The group id a lane maps to. Groups are created at deploy and never renamed, so this is cached."""
