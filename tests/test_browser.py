@@ -295,3 +295,32 @@ def test_language_switch_and_wib_dates_in_the_browser(server, page):
     page.check("input[name=locale][value=id]")
     page.click("button:has-text('Save language')")
     page.wait_for_selector("text=Bahasa disimpan.")
+
+
+def test_dashboard_draws_its_charts(server, page, artifacts_dir):
+    """The supervisor's dashboard draws every chart from the vendored Chart.js, with no JS error,
+    after a few steps have been worked (some data to draw)."""
+    base, services, _tmp = server
+    from sqlalchemy import select
+    from engine.models import HumanTask, User
+    with services.sessions() as session:
+        ids = {u.username: u.id for u in session.scalars(select(User))}
+    rt = services.runtime
+    for n in range(3):
+        iid = rt.start(ids["dinsos.petugas"], "dinsos-website-medsos", f"Data dasbor {n}")
+        with services.sessions() as session:
+            task_id = session.scalar(select(HumanTask.id).where(HumanTask.instance_id == iid))
+        from .sopdata import STEP_DATA
+        rt.complete(ids["dinsos.petugas"], task_id, STEP_DATA[("dinsos-website-medsos", "step1")])
+    sign_in(page, base, "dinsos.ketua")
+    for path in ("/dashboard", "/dashboard/trends", "/dashboard/officers"):
+        page.goto(f"{base}{path}")
+        page.wait_for_load_state("networkidle")
+        canvases = page.locator("canvas[data-chart]")
+        assert canvases.count() >= 1, path
+        drawn = page.evaluate("() => Array.from(document.querySelectorAll('canvas[data-chart]'))"
+                              ".map(c => !!(window.Chart && window.Chart.getChart(c)))")
+        assert drawn and all(drawn), (path, drawn)
+        if path == "/dashboard":
+            page.screenshot(path=str(artifacts_dir / "dashboard.png"), full_page=True)
+            assert page.locator("table").count() >= 1  # the text equivalent of the charts

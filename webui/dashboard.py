@@ -115,6 +115,10 @@ def _choices(session, filters: stats.Filters) -> dict:
 
 
 # ---- labels and formatting -----------------------------------------------------------------
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
+
+
 
 def labels() -> dict[str, str]:
     """Column headers, the same on screen and in the exports."""
@@ -271,8 +275,10 @@ def _decorate(page: str, data: dict, filters: stats.Filters) -> dict:
     if page == "overview":
         rows = data["rows"]
         regency = filters.office_id is None
-        names = [(f"{r.office_code} · " if regency else "") + f"{r.process_name[:28]} · {r.step_name[:32]}"
-                 for r in rows]
+        several = len({r.process_key for r in rows}) > 1
+        # short labels that fit beside a bar: the table below carries the full names
+        names = [(f"{r.office_code} · " if regency else "") + (f"{_short(r.process_name, 18)} · " if several else "")
+                 + f"{r.step.removeprefix('step')}. {_short(r.step_name, 30)}" for r in rows]
         ov = t["overview"]
         out["charts"]["ontime"] = {"kind": "bar", "horizontal": True, "labels": names, "unit": "%", "max": 100,
                                    "datasets": [{"label": labels()["on_time_pct"],
