@@ -18,7 +18,8 @@ from uuid import UUID
 
 from jsonschema import Draft202012Validator, FormatChecker
 from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, object_session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
@@ -102,11 +103,16 @@ class Runtime:
         return self.clock().astimezone(timezone.utc)
 
     # ---- loading ---------------------------------------------------------------------------
-    def _spec(self, version: ProcessVersion):
-        spec = self._specs.get(version.id)
+    def _spec(self, session: Session, version_id: int):
+        """The parsed spec of a deployed version: read and restored once (versions are immutable)."""
+        spec = self._specs.get(version_id)
         if spec is None:
-            spec = self._specs[version.id] = self.store.spec_from_dict(version.spec)
+            stored = session.scalar(select(ProcessVersion.spec).where(ProcessVersion.id == version_id))
+            spec = self._specs[version_id] = self.store.spec_from_dict(stored)
         return spec
+
+    def _version_number(self, session: Session, version_id: int) -> int:
+        return session.scalar(select(ProcessVersion.version).where(ProcessVersion.id == version_id))
 
     def _steps(self, session: Session, version_id: int) -> dict:
         """A deployed version's step metadata (read once: versions are immutable)."""
@@ -129,7 +135,12 @@ class Runtime:
         cached = self._workflows.pop(instance.id, None)
         if cached and cached[0] == instance.lock_version:
             return cached[1]
-        spec, subprocess_specs = self._spec(instance.version)
+        session = object_session(instance)
+        if session is None:
+            with self.sessions() as fresh:
+                spec, subprocess_specs = self._spec(fresh, instance.version_id)
+        else:
+            spec, subprocess_specs = self._spec(session, instance.version_id)
         return self.store.workflow_from_dict(instance.state, spec, subprocess_specs)
 
     def _keep_workflow(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
@@ -200,13 +211,12 @@ class Runtime:
             result = []
             for definition in session.scalars(select(ProcessDefinition).where(
                     ProcessDefinition.office_id == user.office_id).order_by(ProcessDefinition.name)):
-                version = session.get(ProcessVersion, definition.latest_version_id)
-                if version and self._start_lanes(version) & groups:
+                if definition.latest_version_id and self._start_lanes(session, definition.latest_version_id) & groups:
                     result.append(definition)
             return result
 
-    def _start_lanes(self, version: ProcessVersion) -> set[str]:
-        spec, subprocess_specs = self._spec(version)
+    def _start_lanes(self, session: Session, version_id: int) -> set[str]:
+        spec, subprocess_specs = self._spec(session, version_id)
         workflow = BpmnWorkflow(spec, subprocess_specs)
         workflow.do_engine_steps()
         return {t.task_spec.lane for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
@@ -225,21 +235,22 @@ class Runtime:
                 ProcessDefinition.office_id == user.office_id, ProcessDefinition.key == process_key))
             if definition is None or definition.latest_version_id is None:
                 raise NotFound(f"process {process_key!r} is not deployed in your office")
-            version = session.get(ProcessVersion, definition.latest_version_id)
-            spec, subprocess_specs = self._spec(version)
+            version_id = definition.latest_version_id
+            spec, subprocess_specs = self._spec(session, version_id)
             workflow = BpmnWorkflow(spec, subprocess_specs)
             workflow.do_engine_steps()
             start_lanes = {t.task_spec.lane for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
             if not start_lanes & {g.name for g in user.groups}:
                 raise Forbidden(f"only members of {', '.join(sorted(start_lanes))} may start this SOP")
-            instance = ProcessInstance(office_id=definition.office_id, version=version, version_id=version.id,
+            instance = ProcessInstance(office_id=definition.office_id, version_id=version_id,
                                        subject=subject, status="running", state={}, started_by_id=user.id,
                                        started_at=now)
             session.add(instance)
             session.flush()
             session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id, user_id=user.id, at=now,
                                    kind="instance_started",
-                                   data={"subject": subject, "process": process_key, "version": version.version}))
+                                   data={"subject": subject, "process": process_key,
+                                         "version": self._version_number(session, version_id)}))
             self._sync(session, instance, workflow, now)
             instance.state = self.store.workflow_to_dict(workflow)
             session.flush()
@@ -300,6 +311,21 @@ class Runtime:
             session.execute(insert(AuditEvent.__table__), audits)
         instance.next_timer_at = self._next_timer(workflow)
         return opened
+
+    def _write_instance(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
+        """Store the workflow state with one Core UPDATE guarded by `lock_version` (the optimistic
+        check that makes a lost update impossible); the ORM object is left clean and current."""
+        pi = ProcessInstance.__table__
+        seen = instance.lock_version
+        values = {"state": self.store.workflow_to_dict(workflow), "status": instance.status,
+                  "completed_at": instance.completed_at, "next_timer_at": instance.next_timer_at,
+                  "lock_version": seen + 1}
+        for key, value in values.items():  # first, so that no autoflush writes the object itself
+            set_committed_value(instance, key, value)
+        result = session.execute(update(pi).where(pi.c.id == instance.id, pi.c.lock_version == seen)
+                                 .values(**values))
+        if result.rowcount != 1:
+            raise StaleDataError(f"process instance {instance.id} changed meanwhile")
 
     @staticmethod
     def _set_step_timer(task, timer_id: str | None, due: datetime | None) -> None:
@@ -478,12 +504,19 @@ class Runtime:
             with self.sessions.begin() as session:
                 # The task and its instance, locked together: a racing completion waits here and
                 # then sees the task closed. (SQLite took its write lock at BEGIN already.)
+                # (the stored state is only read when the workflow is not in the cache)
+                # What the rest needs is asked in the same round trip: the office calendar's revision,
+                # and whether the task was ever paused or has deliveries waiting.
                 locked = session.execute(
-                    select(HumanTask, ProcessInstance).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-                    .where(HumanTask.id == task_id).with_for_update()).first()
+                    select(HumanTask, ProcessInstance, Office.calendar_revision,
+                           deadlines.ever_paused(HumanTask.id), deadlines.pending_deliveries(HumanTask.id))
+                    .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                    .join(Office, Office.id == HumanTask.office_id)
+                    .where(HumanTask.id == task_id).options(defer(ProcessInstance.state))
+                    .with_for_update(of=[HumanTask.__table__, ProcessInstance.__table__])).first()
                 if locked is None:
                     raise NotFound(f"task {task_id} does not exist")
-                task, instance = locked
+                task, instance, revision, was_paused, has_deliveries = locked
                 instance_id = instance.id
                 user, member = self._actor(session, user_id, task.group_id)
                 self._check_member(user, task, member)
@@ -507,10 +540,10 @@ class Runtime:
                 workflow.do_engine_steps()
                 if task.paused_at is not None:  # completed while paused: close the open pause
                     self._close_pause(session, task, user, now, "completed")
-                calendar = self.calendars.get(session, task.office_id)
+                calendar = self.calendars.get(session, task.office_id, revision)
+                paused = deadlines.paused_minutes(session, task.id, calendar) if was_paused else 0.0
                 # rounded: two decimals of a minute are plenty, and the dashboard's rollup counts distinct values
-                worked = round(calendar.working_minutes_between(as_utc(task.ready_at), now)
-                               - deadlines.paused_minutes(session, task.id, calendar), 2)
+                worked = round(calendar.working_minutes_between(as_utc(task.ready_at), now) - paused, 2)
                 closed = {"state": "completed", "completed_by_id": user.id, "completed_at": now, "data": submitted,
                           "draft": None, "working_minutes": worked}
                 if task.assignee_id is None:
@@ -518,13 +551,12 @@ class Runtime:
                 # Core, and before _sync reads the open rows: the step is closed in the database first
                 ht = HumanTask.__table__
                 session.execute(update(ht).where(ht.c.id == task.id).values(**closed))
-                deadlines.cancel_task(session, task.id)
+                deadlines.cancel_task(session, task.id, deliveries=has_deliveries)
                 opened = self._sync(session, instance, workflow, now, calendar, audits=[{
                     "office_id": task.office_id, "instance_id": instance.id, "human_task_id": task.id,
                     "user_id": user.id, "at": now, "kind": "task_completed", "step": task.bpmn_id,
                     "data": submitted}])
-                instance.state = self.store.workflow_to_dict(workflow)
-                session.flush()
+                self._write_instance(session, instance, workflow)
                 self._keep_workflow(instance, workflow)
                 return opened
         except StaleDataError:
@@ -665,7 +697,7 @@ class Runtime:
     def _retime_instance(self, session: Session, instance: ProcessInstance, tasks: list[HumanTask]) -> None:
         """Write the tasks' due times (or 'paused') into their BPMN timers; keep next_timer_at in step."""
         workflow = self._take_workflow(instance)
-        steps = instance.version.steps
+        steps = self._steps(session, instance.version_id)
         for task in tasks:
             spiff_task = workflow.get_task_from_id(UUID(task.task_guid))
             if spiff_task is None:

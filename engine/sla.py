@@ -20,9 +20,12 @@ class CalendarCache:
     def __init__(self):
         self._by_office: dict[int, tuple[int, OfficeCalendar]] = {}
 
-    def get(self, session: Session, office_id: int) -> OfficeCalendar:
-        office = session.get(Office, office_id)
+    def get(self, session: Session, office_id: int, revision: int | None = None) -> OfficeCalendar:
+        """The office's calendar; `revision`, when the caller already read it, saves a query."""
         cached = self._by_office.get(office_id)
+        if cached and revision is not None and cached[0] == revision:
+            return cached[1]
+        office = session.get(Office, office_id)
         if cached and cached[0] == office.calendar_revision:
             return cached[1]
         overrides = session.scalars(select(CalendarOverride).where(CalendarOverride.office_id == office_id)).all()
