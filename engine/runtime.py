@@ -595,6 +595,20 @@ class Runtime:
                 "history": self._completed_steps(session, task.instance_id),
             }
 
+    def lane_members(self, user_id: int, task_id: int) -> list[tuple[str, str]]:
+        """(username, full name) of the active members of the task's lane: whom a supervisor may
+        give the step to. Only for supervisors of the task's office."""
+        with self.sessions() as session:
+            user = self._user(session, user_id)
+            task = self._task(session, task_id)
+            self._check_office(user, task.office_id)
+            if not user.has_role("supervisor"):
+                raise Forbidden("only a supervisor may reassign a step")
+            rows = session.execute(select(User.username, User.full_name).join(
+                user_group, user_group.c.user_id == User.id).where(
+                user_group.c.group_id == task.group_id, User.active.is_(True)).order_by(User.full_name)).all()
+            return [(r.username, r.full_name) for r in rows]
+
     @staticmethod
     def _completed_steps(session: Session, instance_id: int) -> list[HumanTask]:
         return list(session.scalars(select(HumanTask).where(

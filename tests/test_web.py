@@ -592,3 +592,24 @@ def test_notification_channels_are_chosen_on_the_profile_page(app, services, use
     with services.sessions() as s:
         me = user_by_name(s, "dinsos.pengelola")
         assert (me.notify_channels, me.webhook_handle, me.email) == ("inapp,webhook", "123456789", None)
+
+
+def test_supervisor_reassigns_a_step_from_the_step_page(app, services, users):
+    from engine.accounts import create_user, office_by_code
+    with services.sessions.begin() as s:
+        second = create_user(s, "dpmk.penerima2", "sandi-uji-123", "Tono Sugiarto", office_by_code(s, "dpmk"),
+                             groups=("Petugas Penerima Berita/Informasi",))
+        second.password_hash = FAST_HASH
+    iid = services.runtime.start(users["dpmk.penerima"], DPMK, "Dialihkan")
+    task = open_task(services, iid)
+    staff = login(app, "dpmk.penerima")
+    assert "Alihkan ke" not in staff.get(f"/tasks/{task.id}").get_data(as_text=True)  # not a supervisor
+    assert staff.post(f"/tasks/{task.id}/reassign", data={"to": "dpmk.penerima2"}).status_code == 403
+    boss = login(app, "dpmk.kasubbag")
+    page = boss.get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert "Alihkan ke" in page and "Tono Sugiarto" in page and "Agus Prasetyo" not in page  # lane members only
+    assert boss.post(f"/tasks/{task.id}/reassign", data={"to": "dpmk.operator"}).status_code == 403  # other lane
+    assert boss.post(f"/tasks/{task.id}/reassign", data={"to": "dpmk.penerima2"}).status_code == 302
+    assert open_task(services, iid).assignee_id == second.id
+    other_office = login(app, "dinsos.ketua")
+    assert other_office.post(f"/tasks/{task.id}/reassign", data={"to": "dpmk.penerima2"}).status_code in (403, 404)

@@ -126,8 +126,10 @@ def _page(task_id: int, data: dict | None = None, errors: dict | None = None, st
     # the same rule the engine applies to pause/resume: the holder, the lane while unclaimed, a supervisor
     may_clock = task.state == "ready" and (current_user.has_role("supervisor") or task.assignee_id == current_user.id
                                            or (task.assignee_id is None and detail["may_act"]))
+    members = (services.runtime.lane_members(current_user.id, task_id)
+               if task.state == "ready" and current_user.has_role("supervisor") else [])
     return render_template(
-        "tasks/detail.html", task=task, step=detail["step"], sop_step=detail["sop_step"], sop=detail["sop"],
+        "tasks/detail.html", task=task, lane_members=members, step=detail["step"], sop_step=detail["sop_step"], sop=detail["sop"],
         instance=detail["instance"], fields=fields, form_errors=(errors or {}).get("", []), files=files,
         history=past, trail=paraf_trail(history, steps), may_act=may_act, in_lane=detail["may_act"], may_clock=may_clock,
         holder=holder, names=names, prefilled=prefilled,
@@ -266,4 +268,17 @@ def pause(task_id: int):
 def resume(task_id: int):
     current_services().runtime.resume(current_user.id, task_id, request.form.get("reason", "").strip())
     flash(_("Jam Mutu Baku berjalan lagi; batas waktu bergeser sesuai lama jeda."), "info")
+    return redirect(url_for("tasks.detail", task_id=task_id))
+
+
+@bp.post("/tasks/<int:task_id>/reassign")
+@login_required
+def reassign(task_id: int):
+    """(Supervisor) give the step to another member of its lane."""
+    to = request.form.get("to", "").strip()
+    if not to:
+        flash(_("Pilih pegawai penerima langkah ini."), "error")
+        return redirect(url_for("tasks.detail", task_id=task_id))
+    current_services().runtime.reassign(current_user.id, task_id, to)
+    flash(_("Langkah dialihkan."), "info")
     return redirect(url_for("tasks.detail", task_id=task_id))
