@@ -359,5 +359,23 @@ def notify_test(ctx, username):
     click.echo("in-app notification written")
 
 
+@notify.command("status")
+@click.option("--office", help="office code (default: all offices)")
+@click.pass_context
+def notify_status(ctx, office):
+    """Deliveries by status, and those that gave up after their retries (the failed state)."""
+    from .notifications import delivery_counts, failed_deliveries
+    svc = services(ctx)
+    with svc.sessions() as session:
+        office_id = office_by_code(session, office).id if office else None
+        counts = delivery_counts(session)
+        click.echo("deliveries: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+        failed = failed_deliveries(session, office_id)
+        click.echo(f"failed: {len(failed)}")
+        for d in failed:
+            click.echo(f"  #{d.id:<6} task {d.human_task_id} {d.level}/{d.seq} {d.channel:8} to user {d.recipient_id}"
+                       f" after {d.attempts} attempt(s): {(d.last_error or '')[:120]}")
+
+
 if __name__ == "__main__":
     main()

@@ -40,11 +40,6 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def is_sqlite(session_or_engine) -> bool:
-    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
-    return bind.dialect.name == "sqlite"
-
-
 def as_utc(dt: datetime | None) -> datetime | None:
     """Datetimes read back from SQLite are naive; everything Lajur stores is UTC."""
     if dt is not None and dt.tzinfo is None:

@@ -154,10 +154,6 @@ def open_task_ids(session: Session, instance_id: int, user_id: int) -> list[int]
         HumanTask.group_id.in_(groups)).order_by(HumanTask.id)))
 
 
-def instance_office(session: Session, instance_id: int) -> int | None:
-    return session.scalar(select(ProcessInstance.office_id).where(ProcessInstance.id == instance_id))
-
-
 def user_names(session: Session, user_ids: set[int]) -> dict[int, str]:
     ids = [i for i in user_ids if i is not None]
     if not ids:

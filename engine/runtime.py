@@ -17,7 +17,7 @@ from typing import Callable
 from uuid import UUID
 
 from jsonschema import Draft202012Validator, FormatChecker
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session, defer, object_session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -355,13 +355,6 @@ class Runtime:
         with self.sessions() as session:
             user = self._user(session, user_id)
             return self._task_query(session, user, view, limit, offset)
-
-    def count_tasks(self, user_id: int) -> dict[str, int]:
-        with self.sessions() as session:
-            user = self._user(session, user_id)
-            views = VIEWS if user.has_role("supervisor") else tuple(v for v in VIEWS if v != "office")
-            return {view: session.scalar(select(func.count()).select_from(
-                self._task_select(session, user, view).subquery())) for view in views}
 
     def _task_select(self, session: Session, user: User, view: str):
         now = self._now()

@@ -18,8 +18,9 @@ def run(tmp_path):
     env = dict(os.environ, LAJUR_DATA_DIR=str(tmp_path / "data"))
     env.pop("LAJUR_DATABASE_URL", None)
 
-    def _run(*args, ok=True):
-        proc = subprocess.run([*LAJUR, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    def _run(*args, ok=True, extra_env=None):
+        proc = subprocess.run([*LAJUR, *args], cwd=ROOT, env={**env, **(extra_env or {})}, capture_output=True,
+                              text=True, timeout=120)
         if ok:
             assert proc.returncode == 0, proc.stderr
         return proc
@@ -81,3 +82,16 @@ def test_deploy_reports_unchanged_and_new_versions(run, tmp_path):
     bpmn.write_text(bpmn.read_text().replace("<bpmn:userTask id=\"step2\"", "<bpmn:userTask id=\"step2\" <x", 1))
     proc = run("deploy", str(copy), ok=False)
     assert proc.returncode == 1 and "process.bpmn:" in proc.stderr and "XML syntax error" in proc.stderr
+
+
+def test_failed_deliveries_are_visible_to_the_operator(run):
+    """An email that cannot be delivered ends `failed` after its attempts, and `notify status` lists it."""
+    import socket
+    with socket.socket() as sock:  # a port nobody listens on: the SMTP server is down
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    down = {"LAJUR_SMTP_HOST": "127.0.0.1", "LAJUR_SMTP_PORT": str(port), "LAJUR_MAX_ATTEMPTS": "1"}
+    out = run("notify", "test", "dpmk.penerima", extra_env=down).stdout
+    assert "email" in out and "failed" in out
+    status = run("notify", "status", "--office", "dpmk").stdout
+    assert "failed 1" in status and "failed: 1" in status and "email" in status
