@@ -613,3 +613,11 @@ def test_supervisor_reassigns_a_step_from_the_step_page(app, services, users):
     assert open_task(services, iid).assignee_id == second.id
     other_office = login(app, "dinsos.ketua")
     assert other_office.post(f"/tasks/{task.id}/reassign", data={"to": "dpmk.penerima2"}).status_code in (403, 404)
+
+
+def test_instance_timeline_names_clock_pauses(app, services, users):
+    iid = services.runtime.start(users["dpmk.penerima"], DPMK, "Linimasa jeda")
+    task = open_task(services, iid)
+    services.runtime.pause(users["dpmk.penerima"], task.id, "Menunggu foto tambahan")
+    page = login(app, "dpmk.penerima").get(f"/instances/{iid}").get_data(as_text=True)
+    assert "Jam Mutu Baku dijeda" in page and "Menunggu foto tambahan" in page

@@ -27,6 +27,9 @@ def event_labels() -> dict[str, str]:
         "task_reassigned": _("Langkah dialihkan"), "draft_saved": _("Draf disimpan"),
         "task_completed": _("Langkah selesai"), "task_cancelled": _("Langkah dibatalkan"),
         "timer_fired": _("Batas waktu Mutu Baku terlewati"), "instance_completed": _("SOP selesai"),
+        "clock_paused": _("Jam Mutu Baku dijeda"), "clock_resumed": _("Jam Mutu Baku berjalan lagi"),
+        "due_recomputed": _("Batas waktu dihitung ulang (kalender kantor berubah)"),
+        "reminder_failed": _("Pengingat gagal terkirim"),
     }
 
 
