@@ -128,13 +128,6 @@ def task_head(session: Session, task_id: int) -> TaskHead | None:
     return TaskHead(*row) if row else None
 
 
-def version_forms(session: Session, version_id: int) -> tuple[dict, dict]:
-    """(steps, forms) of a deployed version: immutable, so callers may cache them by id."""
-    row = session.execute(select(ProcessVersion.steps, ProcessVersion.forms)
-                          .where(ProcessVersion.id == version_id)).first()
-    return (row[0], row[1]) if row else ({}, {})
-
-
 def sop_cards(session: Session, definition_ids: list[int]) -> dict[int, dict]:
     """definition id -> {sop, steps, version} of its latest version, for the start page."""
     if not definition_ids:

@@ -157,6 +157,12 @@ class Runtime:
             fv = self._form_versions[version_id] = FormVersion(version_id, row.steps, row.forms)
         return fv
 
+    def version_forms(self, version_id: int) -> tuple[dict, dict]:
+        """(steps, forms) of a deployed version, from the same per-version cache completion uses."""
+        with self.sessions() as session:
+            fv = self._form_version(session, version_id)
+        return fv.steps, fv.forms
+
     def _validator(self, version: ProcessVersion, form: str) -> Draft202012Validator:
         key = (version.id, form)
         validator = self._validators.get(key)

@@ -436,6 +436,19 @@ def _old_step(session: Session, scope: _Scope, definition_id: int, bpmn_id: str)
     return {"name": bpmn_id, "mb": None}
 
 
+def _prepare(session: Session, filters: Filters, now: datetime, rollup: bool) -> tuple[datetime, _Scope, bool]:
+    """What overview() and officers() do first: UTC now, the rollup (SQLite: before this session
+    holds the write lock), the office scope, and the PostgreSQL planner settings."""
+    now = _utc(now)
+    pg = _is_pg(session)
+    if rollup and not pg:
+        ensure_rollup(session, filters, now)
+    scope = _scope(session, filters)
+    if not scope.empty:
+        _tune(session)
+    return now, scope, pg
+
+
 def _tune(session: Session) -> None:
     """On PostgreSQL give this transaction's sorts room: percentile_cont sorts every group's
     durations, and a sort that spills to disk costs more than the whole query should."""
@@ -1008,14 +1021,9 @@ def overview(session: Session, filters: Filters, now: datetime, *, rollup: bool 
     Completed figures of past days come from the rollup (built here when missing); with
     `rollup=False` everything is read live from human_task (same figures, slower).
     """
-    now = _utc(now)
-    if rollup and not _is_pg(session):
-        ensure_rollup(session, filters, now)  # SQLite: before this session holds the write lock
-    scope = _scope(session, filters)
+    now, scope, pg = _prepare(session, filters, now, rollup)
     if scope.empty:
         return []
-    pg = _is_pg(session)
-    _tune(session)
     key_cols = [pv.c.definition_id, ht.c.bpmn_id]
     joined = ht.join(pv, pv.c.id == ht.c.version_id)
 
@@ -1099,14 +1107,9 @@ def officers(session: Session, filters: Filters, now: datetime, *, rollup: bool 
     For reading workload fairly, not ranking: rows are in name order, and every lane member
     of the office is listed, also with nothing held or completed.
     """
-    now = _utc(now)
-    if rollup and not _is_pg(session):
-        ensure_rollup(session, filters, now)  # SQLite: before this session holds the write lock
-    scope = _scope(session, filters)
+    now, scope, pg = _prepare(session, filters, now, rollup)
     if scope.empty:
         return []
-    pg = _is_pg(session)
-    _tune(session)
 
     held = {r.assignee_id: (r.n, int(r.late)) for r in session.execute(
         select(ht.c.assignee_id, func.count().label("n"), _count_if(_late_open(now)).label("late"))

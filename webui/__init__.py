@@ -60,7 +60,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if config:
         app.config.update(config)
     app.extensions["lajur"] = services
-    app.extensions["lajur_form_cache"] = {}
     app.jinja_env.globals["current_app"] = current_app  # base.html asks which optional blueprints exist
 
     from . import auth, errors, files, i18n, inbox, instances, start, tasks

@@ -16,7 +16,7 @@ from flask_login import current_user
 from engine import attachments as evidence
 from engine.errors import Forbidden, FormInvalid, NotFound
 from engine.models import User
-from engine.queries import COUNT_CAP, task_head, task_row, user_names, version_forms
+from engine.queries import COUNT_CAP, task_head, task_row, user_names
 
 from . import current_services
 from .auth import _safe_next, login_required
@@ -29,16 +29,8 @@ CHECKLIST = "_persyaratan"
 
 
 def step_schemas(version_id: int) -> tuple[dict, dict]:
-    """(steps, forms) of a version, cached per app: deployed versions never change."""
-    cache = current_app.extensions["lajur_form_cache"]
-    found = cache.get(version_id)
-    if found is None:
-        with current_services().sessions() as db:
-            found = version_forms(db, version_id)
-        if len(cache) > 256:
-            cache.clear()
-        cache[version_id] = found
-    return found
+    """(steps, forms) of a version (cached by the engine: deployed versions never change)."""
+    return current_services().runtime.version_forms(version_id)
 
 
 def schema_of(version_id: int, bpmn_id: str) -> dict:
