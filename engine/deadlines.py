@@ -67,32 +67,6 @@ def deadline_rows(task_id: int, office_id: int, ready_at: datetime, minutes: flo
             for p in policy_of(step) if p["level"] in ("warn", "breach")]
 
 
-def cancel_task(session: Session, task_id: int, deliveries: bool = True) -> None:
-    """The step closed: nothing more may be said about it (same transaction as the close).
-
-    `deliveries=False` when the caller knows none is pending (saves a round trip)."""
-    # Core statements (no ORM session bookkeeping): this runs on every completion
-    deadline, delivery = Deadline.__table__, Delivery.__table__
-    session.execute(update(deadline).where(deadline.c.human_task_id == task_id,
-                                           deadline.c.status.in_(("pending", "held"))).values(status="cancelled"))
-    if deliveries:
-        session.execute(update(delivery).where(delivery.c.human_task_id == task_id, delivery.c.status == "pending")
-                        .values(status="cancelled"))
-
-
-def pending_deliveries(task_id_column):
-    """EXISTS: a delivery of this task still waits to be sent (for a locking read to ask at once)."""
-    delivery = Delivery.__table__
-    return select(delivery.c.id).where(delivery.c.human_task_id == task_id_column,
-                                       delivery.c.status == "pending").exists()
-
-
-def ever_paused(task_id_column):
-    """EXISTS: the task's clock was paused at least once (else its paused time is 0)."""
-    pause = TaskPause.__table__
-    return select(pause.c.id).where(pause.c.human_task_id == task_id_column).exists()
-
-
 def hold_task(session: Session, task_id: int) -> None:
     session.execute(update(Deadline).where(Deadline.human_task_id == task_id, Deadline.status == "pending")
                     .values(status="held").execution_options(synchronize_session=False))

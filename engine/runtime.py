@@ -17,18 +17,20 @@ from typing import Callable
 from uuid import UUID
 
 from jsonschema import Draft202012Validator, FormatChecker
-from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.orm import Session, defer, object_session, sessionmaker
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, object_session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from . import deadlines
+from . import deadlines, hotpath
 from .calendar import WeeklySchedule
 from .db import as_utc
+from .hotpath import InstanceHead, LockedTask, TaskIds
+from .rawtx import RawTx
 from .errors import Conflict, Forbidden, FormInvalid, LajurError, NotFound
-from .models import (AuditEvent, CalendarOverride, Deadline, Group, HumanTask, Office, ProcessDefinition, ProcessInstance,
+from .models import (AuditEvent, CalendarOverride, Group, HumanTask, Office, ProcessDefinition, ProcessInstance,
                      ProcessVersion, TaskPause, User, user_group)
 from .serialization import WorkflowStore
 from .sla import CalendarCache, due_time
@@ -130,21 +132,28 @@ class Runtime:
             self._lane_groups[key] = group_id
         return self._lane_groups[key]
 
-    def _take_workflow(self, instance: ProcessInstance) -> BpmnWorkflow:
-        """The instance's workflow; removed from the cache until the transaction commits."""
-        cached = self._workflows.pop(instance.id, None)
-        if cached and cached[0] == instance.lock_version:
+    def _workflow(self, session: Session, instance_id: int, lock_version: int, version_id: int,
+                  load_state: Callable[[], dict]) -> BpmnWorkflow:
+        """The instance's workflow at `lock_version`: from the cache (taken out of it until the
+        transaction commits), else restored from the stored state."""
+        cached = self._workflows.pop(instance_id, None)
+        if cached and cached[0] == lock_version:
             return cached[1]
+        spec, subprocess_specs = self._spec(session, version_id)
+        return self.store.workflow_from_dict(load_state(), spec, subprocess_specs)
+
+    def _take_workflow(self, instance: ProcessInstance) -> BpmnWorkflow:
+        """The workflow of an instance loaded through the ORM."""
         session = object_session(instance)
         if session is None:
             with self.sessions() as fresh:
-                spec, subprocess_specs = self._spec(fresh, instance.version_id)
-        else:
-            spec, subprocess_specs = self._spec(session, instance.version_id)
-        return self.store.workflow_from_dict(instance.state, spec, subprocess_specs)
+                return self._workflow(fresh, instance.id, instance.lock_version, instance.version_id,
+                                      lambda: instance.state)
+        return self._workflow(session, instance.id, instance.lock_version, instance.version_id,
+                              lambda: instance.state)
 
-    def _keep_workflow(self, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
-        self._workflows[instance.id] = (instance.lock_version, workflow)
+    def _keep_workflow(self, instance_id: int, lock_version: int, workflow: BpmnWorkflow) -> None:
+        self._workflows[instance_id] = (lock_version, workflow)
         while len(self._workflows) > self._cache_size:
             self._workflows.popitem(last=False)
 
@@ -257,81 +266,88 @@ class Runtime:
                                    kind="instance_started",
                                    data={"subject": subject, "process": process_key,
                                          "version": self._version_number(session, version_id)}))
-            self._sync(session, instance, workflow, now)
-            instance.state = self.store.workflow_to_dict(workflow)
-            session.flush()
-            self._keep_workflow(instance, workflow)
+            session.flush()  # the instance and its first event, before the rows that refer to them
+            tx = RawTx(session)
+            head = InstanceHead(instance.id, instance.office_id, version_id, "running", instance.lock_version)
+            writes: list = []
+            self._mirror(tx, session, head, workflow, now, [], TaskIds(tx), writes, [])
+            self._save(tx, head, workflow, writes, instance)
+            self._keep_workflow(instance.id, head.lock_version, workflow)
             return instance.id
 
     # ---- mirror ----------------------------------------------------------------------------
-    def _sync(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, now: datetime,
-              calendar=None, audits: list[dict] | None = None) -> list[int]:
-        """Mirror ready user tasks into `human_task`; set due times and the BPMN timers to them.
+    def _mirror(self, tx: RawTx, session: Session, head: InstanceHead, workflow: BpmnWorkflow, now: datetime,
+                open_rows: list, ids: TaskIds, writes: list, audits: list[dict], calendar=None) -> list[int]:
+        """Mirror the workflow's ready user tasks into `human_task`, appending the writes to `writes`.
 
-        Writes with Core statements (this runs on every state change): the new task rows, their
-        deadlines, and the audit rows (`audits` already collected by the caller first, in order).
-        Sets the instance's status and next timer on the ORM object. Returns the new task ids."""
-        ht = HumanTask.__table__
-        steps = self._steps(session, instance.version_id)
-        audits = list(audits or [])
-        base = {"office_id": instance.office_id, "instance_id": instance.id, "at": now, "user_id": None,
+        A newly ready task gets its row, due time (also written into its BPMN timer) and
+        deadlines; an open row (`open_rows`: id, guid, bpmn id) whose task is no longer ready is
+        cancelled. `audits` (the caller's events, in order) get the mirror's events appended and
+        are written last. Sets the head's status and next timer; returns the new task ids."""
+        steps = self._steps(session, head.version_id)
+        base = {"office_id": head.office_id, "instance_id": head.id, "at": now, "user_id": None,
                 "human_task_id": None, "step": None, "data": None}
-        open_rows = {r.task_guid: r for r in session.execute(select(ht.c.id, ht.c.task_guid, ht.c.bpmn_id).where(
-            ht.c.instance_id == instance.id, ht.c.state == "ready"))}
+        open_by_guid = {guid: (row_id, bpmn_id) for row_id, guid, bpmn_id in open_rows}
         ready = workflow.get_tasks(state=TaskState.READY, manual=True)
         ready_ids = {str(t.id) for t in ready}
         opened: list[int] = []
+        new_tasks: list[dict] = []
         new_deadlines: list[dict] = []
         for task in ready:
             guid = str(task.id)
-            if guid in open_rows:
+            if guid in open_by_guid:
                 continue
             step = steps.get(task.task_spec.bpmn_id, {})
             lane = task.task_spec.lane
-            calendar = calendar or self.calendars.get(session, instance.office_id)
+            calendar = calendar or self.calendars.get(session, head.office_id)
             minutes = step.get("mutu_baku_minutes")
             due = due_time(calendar, now, minutes)
-            row_id = session.execute(insert(ht).values(
-                task_guid=guid, instance_id=instance.id, office_id=instance.office_id,
-                version_id=instance.version_id, bpmn_id=task.task_spec.bpmn_id,
-                name=step.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
-                lane=lane, group_id=self._lane_group(session, instance.office_id, lane), state="ready",
-                mutu_baku_minutes=minutes, ready_at=now, due_at=due).returning(ht.c.id)).scalar_one()
+            row_id = ids.take()
+            new_tasks.append({
+                "id": row_id, "task_guid": guid, "instance_id": head.id, "office_id": head.office_id,
+                "version_id": head.version_id, "bpmn_id": task.task_spec.bpmn_id,
+                "name": step.get("name") or task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                "lane": lane, "group_id": self._lane_group(session, head.office_id, lane),
+                "mutu_baku_minutes": minutes, "ready_at": now, "due_at": due})
             opened.append(row_id)
-            new_deadlines += deadlines.deadline_rows(row_id, instance.office_id, now, minutes, step, calendar)
+            new_deadlines += deadlines.deadline_rows(row_id, head.office_id, now, minutes, step, calendar)
             audits.append({**base, "human_task_id": row_id, "kind": "task_ready", "step": task.task_spec.bpmn_id,
                            "data": {"lane": lane, "due_at": due.isoformat() if due else None}})
             self._set_step_timer(task, step.get("timer_id"), due)
-        for guid, row in open_rows.items():
+        cancelled = [{"task": row_id, "now": now} for guid, (row_id, _) in open_by_guid.items() if guid not in ready_ids]
+        for guid, (row_id, bpmn_id) in open_by_guid.items():
             if guid not in ready_ids:
-                session.execute(update(ht).where(ht.c.id == row.id).values(state="cancelled", completed_at=now))
-                deadlines.cancel_task(session, row.id)
-                audits.append({**base, "human_task_id": row.id, "kind": "task_cancelled", "step": row.bpmn_id})
-        if workflow.is_completed() and instance.status == "running":
-            instance.status = "completed"
-            instance.completed_at = now
+                audits.append({**base, "human_task_id": row_id, "kind": "task_cancelled", "step": bpmn_id})
+        if workflow.is_completed() and head.status == "running":
+            head.status, head.completed_at = "completed", now
             audits.append({**base, "kind": "instance_completed"})
+        head.next_timer_at = self._next_timer(workflow)
+        if new_tasks:
+            writes.append((hotpath.INSERT_TASK, new_tasks))
         if new_deadlines:
-            session.execute(insert(Deadline.__table__), new_deadlines)
+            writes.append((hotpath.INSERT_DEADLINE, new_deadlines))
+        if cancelled:
+            writes += [(hotpath.CANCEL_TASK, cancelled), (hotpath.CANCEL_DEADLINES, cancelled),
+                       (hotpath.CANCEL_DELIVERIES, cancelled)]
         if audits:
-            session.execute(insert(AuditEvent.__table__), audits)
-        instance.next_timer_at = self._next_timer(workflow)
+            writes.append((hotpath.INSERT_AUDIT, audits))
         return opened
 
-    def _write_instance(self, session: Session, instance: ProcessInstance, workflow: BpmnWorkflow) -> None:
-        """Store the workflow state with one Core UPDATE guarded by `lock_version` (the optimistic
-        check that makes a lost update impossible); the ORM object is left clean and current."""
-        pi = ProcessInstance.__table__
-        seen = instance.lock_version
-        values = {"state": self.store.workflow_to_dict(workflow), "status": instance.status,
-                  "completed_at": instance.completed_at, "next_timer_at": instance.next_timer_at,
-                  "lock_version": seen + 1}
-        for key, value in values.items():  # first, so that no autoflush writes the object itself
-            set_committed_value(instance, key, value)
-        result = session.execute(update(pi).where(pi.c.id == instance.id, pi.c.lock_version == seen)
-                                 .values(**values))
-        if result.rowcount != 1:
-            raise StaleDataError(f"process instance {instance.id} changed meanwhile")
+    def _save(self, tx: RawTx, head: InstanceHead, workflow: BpmnWorkflow, writes: list,
+              instance: ProcessInstance | None = None) -> None:
+        """Send the writes and the workflow state in one batch; the state's UPDATE is guarded by
+        `lock_version` (the optimistic check that makes a lost update impossible). An ORM
+        `instance` of the same row is left clean and current."""
+        values = {"state": self.store.workflow_to_dict(workflow), "status": head.status,
+                  "completed_at": head.completed_at, "next_timer_at": head.next_timer_at}
+        results = tx.batch(writes + [(hotpath.WRITE_INSTANCE,
+                                      {**values, "instance": head.id, "seen": head.lock_version})])
+        if results[-1][0] != 1:
+            raise StaleDataError(f"process instance {head.id} changed meanwhile")
+        head.lock_version += 1
+        if instance is not None:
+            for key, value in {**values, "lock_version": head.lock_version}.items():
+                set_committed_value(instance, key, value)
 
     @staticmethod
     def _set_step_timer(task, timer_id: str | None, due: datetime | None) -> None:
@@ -494,6 +510,7 @@ class Runtime:
         """Complete a step with its form data; exactly one of two racing callers wins.
 
         Returns the ids of the steps this completion opened (the next step, or a return after TIDAK).
+        The hot path: one batch of reads, the workflow run, one batch of writes (see `hotpath`).
         """
         if not isinstance(data, dict):
             raise FormInvalid({"": ["form data must be an object"]})
@@ -501,62 +518,56 @@ class Runtime:
         instance_id = None
         try:
             with self.sessions.begin() as session:
-                # The task and its instance, locked together: a racing completion waits here and
-                # then sees the task closed. (SQLite took its write lock at BEGIN already.)
-                # (the stored state is only read when the workflow is not in the cache)
-                # What the rest needs is asked in the same round trip: the office calendar's revision,
-                # and whether the task was ever paused or has deliveries waiting.
-                locked = session.execute(
-                    select(HumanTask, ProcessInstance, Office.calendar_revision,
-                           deadlines.ever_paused(HumanTask.id), deadlines.pending_deliveries(HumanTask.id))
-                    .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-                    .join(Office, Office.id == HumanTask.office_id)
-                    .where(HumanTask.id == task_id).options(defer(ProcessInstance.state))
-                    .with_for_update(of=[HumanTask.__table__, ProcessInstance.__table__])).first()
-                if locked is None:
+                tx = RawTx(session)
+                (_, locked), (_, open_rows), (_, probe) = tx.batch([
+                    (hotpath.LOCK_TASK[tx.postgres], {"task": task_id, "user": user_id}),
+                    (hotpath.OPEN_TASKS_OF_TASK, {"task": task_id}),
+                    (TaskIds.PROBE[tx.postgres], {})])
+                if not locked:
                     raise NotFound(f"task {task_id} does not exist")
-                task, instance, revision, was_paused, has_deliveries = locked
-                instance_id = instance.id
-                user, member = self._actor(session, user_id, task.group_id)
-                self._check_member(user, task, member)
-                if task.state != "ready":
-                    raise Conflict("this step is already completed")
-                if task.assignee_id not in (None, user.id):
-                    raise Conflict(self._taken_message(task))
-                version = self._form_version(session, task.version_id)
-                self.validate_form(version, task.bpmn_id, data)
-                workflow = self._take_workflow(instance)
+                task = LockedTask(*locked[0])
+                instance_id = task.instance_id
+                self._check_locked(task)
+                form_version = self._form_version(session, task.version_id)
+                self.validate_form(form_version, task.bpmn_id, data)
+                workflow = self._workflow(session, task.instance_id, task.lock_version, task.version_id, lambda: (
+                    tx.document(tx.one(hotpath.INSTANCE_STATE, {"instance": task.instance_id})[0])))
                 spiff_task = workflow.get_task_from_id(UUID(task.task_guid))
                 if spiff_task is None or not spiff_task.has_state(TaskState.READY):
                     raise Conflict("this step is no longer open in its process")
                 submitted = copy.deepcopy(data)
-                if version.steps[task.bpmn_id].get("paraf"):
+                if form_version.steps[task.bpmn_id].get("paraf"):
                     submitted[f"paraf_{task.bpmn_id}"] = {
-                        "user": user.username, "name": user.full_name, "at": now.isoformat()}
+                        "user": task.username, "name": task.user_full_name, "at": now.isoformat()}
                 # set, not deep-merge: a resubmitted field (say, evidence after a TIDAK) replaces the old value
                 spiff_task.set_data(**copy.deepcopy(submitted))
                 spiff_task.run()
                 workflow.do_engine_steps()
-                if task.paused_at is not None:  # completed while paused: close the open pause
-                    self._close_pause(session, task, user, now, "completed")
-                calendar = self.calendars.get(session, task.office_id, revision)
-                paused = deadlines.paused_minutes(session, task.id, calendar) if was_paused else 0.0
+
+                calendar = self.calendars.get(session, task.office_id, task.calendar_revision)
+                paused = deadlines.paused_minutes(session, task.id, calendar) if task.was_paused else 0.0
+                paused_at = tx.when(task.paused_at)
+                if paused_at is not None:  # completed while paused: the open pause ends now
+                    paused += calendar.working_minutes_between(paused_at, now)
                 # rounded: two decimals of a minute are plenty, and the dashboard's rollup counts distinct values
-                worked = round(calendar.working_minutes_between(as_utc(task.ready_at), now) - paused, 2)
-                closed = {"state": "completed", "completed_by_id": user.id, "completed_at": now, "data": submitted,
-                          "draft": None, "working_minutes": worked}
-                if task.assignee_id is None:
-                    closed.update(assignee_id=user.id, claimed_at=now)
-                # Core, and before _sync reads the open rows: the step is closed in the database first
-                ht = HumanTask.__table__
-                session.execute(update(ht).where(ht.c.id == task.id).values(**closed))
-                deadlines.cancel_task(session, task.id, deliveries=has_deliveries)
-                opened = self._sync(session, instance, workflow, now, calendar, audits=[{
-                    "office_id": task.office_id, "instance_id": instance.id, "human_task_id": task.id,
-                    "user_id": user.id, "at": now, "kind": "task_completed", "step": task.bpmn_id,
-                    "data": submitted}])
-                self._write_instance(session, instance, workflow)
-                self._keep_workflow(instance, workflow)
+                worked = round(calendar.working_minutes_between(tx.when(task.ready_at), now) - paused, 2)
+                step = {"task": task.id, "user": task.user_id, "now": now}
+                writes: list = [(hotpath.CLOSE_TASK[task.assignee_id is not None],
+                                 {**step, "data": submitted, "worked": worked}),
+                                (hotpath.CANCEL_DEADLINES, step)]
+                if paused_at is not None:
+                    writes.append((hotpath.CLOSE_PAUSE, step))
+                if task.has_deliveries:
+                    writes.append((hotpath.CANCEL_DELIVERIES, step))
+                head = InstanceHead(task.instance_id, task.office_id, task.version_id, task.status, task.lock_version)
+                opened = self._mirror(
+                    tx, session, head, workflow, now, [r for r in open_rows if r[0] != task.id],
+                    TaskIds(tx, probe[0][0]), writes, [{
+                        "office_id": task.office_id, "instance_id": task.instance_id, "human_task_id": task.id,
+                        "user_id": task.user_id, "at": now, "kind": "task_completed", "step": task.bpmn_id,
+                        "data": submitted}], calendar)
+                self._save(tx, head, workflow, writes)
+                self._keep_workflow(task.instance_id, head.lock_version, workflow)
                 return opened
         except StaleDataError:
             self._workflows.pop(instance_id, None)
@@ -564,6 +575,20 @@ class Runtime:
         except Exception:
             self._workflows.pop(instance_id, None)
             raise
+
+    @staticmethod
+    def _check_locked(task: LockedTask) -> None:
+        """The access and state checks of a completion, on its locking read."""
+        if task.user_id is None or not task.user_active:
+            raise Forbidden("unknown or inactive user")
+        if task.user_office_id != task.office_id and "admin" not in (task.user_roles or "").split(","):
+            raise Forbidden("this belongs to another office")
+        if not task.member:
+            raise Forbidden(f"step {task.name!r} belongs to lane {task.lane!r}, which you are not in")
+        if task.state != "ready":
+            raise Conflict("this step is already completed")
+        if task.assignee_id not in (None, task.user_id):
+            raise Conflict(f"this step is already held by {task.holder or 'someone else'}")
 
     def save_draft(self, user_id: int, task_id: int, data: dict) -> None:
         now = self._now()
@@ -720,7 +745,7 @@ class Runtime:
         instance.next_timer_at = self._next_timer(workflow)
         instance.state = self.store.workflow_to_dict(workflow)
         session.flush()
-        self._keep_workflow(instance, workflow)
+        self._keep_workflow(instance.id, instance.lock_version, workflow)
 
     def _check_calendar_admin(self, session: Session, user_id: int | None, office: Office) -> User | None:
         """`None` is the operator at the console; otherwise an admin, or a supervisor of the office."""
@@ -856,10 +881,15 @@ class Runtime:
                     session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id, at=now,
                                            kind="timer_fired", step=t.task_spec.bpmn_id,
                                            data={"name": t.task_spec.bpmn_name}))
-                self._sync(session, instance, workflow, now)
-                instance.state = self.store.workflow_to_dict(workflow)
-                session.flush()
-                self._keep_workflow(instance, workflow)
+                session.flush()  # the timer events first, in order
+                tx = RawTx(session)
+                head = InstanceHead(instance.id, instance.office_id, instance.version_id, instance.status,
+                                    instance.lock_version, instance.completed_at)
+                writes: list = []
+                self._mirror(tx, session, head, workflow, now, tx.all(hotpath.OPEN_TASKS, {"instance": instance.id}),
+                             TaskIds(tx), writes, [])
+                self._save(tx, head, workflow, writes, instance)
+                self._keep_workflow(instance.id, head.lock_version, workflow)
                 return 1 if fired else 0
         except StaleDataError:
             self._workflows.pop(instance_id, None)
