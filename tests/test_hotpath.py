@@ -1,0 +1,65 @@
+"""The completion hot path (SQL text on the Session's connection, engine/rawtx.py + hotpath.py):
+what it writes reads back the same through the ORM on both databases, a completion while the
+clock is paused closes the pause, and PostgreSQL keeps its prepared statements across the
+ROLLBACK that ends every read-only Session."""
+import pytest
+from sqlalchemy import select, text
+
+from engine.db import make_engine
+from engine.models import AuditEvent, Deadline, HumanTask, TaskPause
+
+from .helpers import open_task
+from .sopdata import DPMK, STEP_DATA
+from .test_sla import at, aware, wib
+
+
+def test_completion_while_paused_closes_the_pause_and_rows_read_back(services, demo):
+    rt = services.runtime
+    penerima = demo["dpmk.penerima"]
+    at(services, wib(2026, 11, 23, 8, 0))  # Monday
+    iid = rt.start(penerima, DPMK, "Selesai saat jeda")
+    task = open_task(services, iid)
+    at(services, wib(2026, 11, 23, 9, 0))
+    rt.pause(penerima, task.id, "Menunggu foto")
+    at(services, wib(2026, 11, 23, 10, 30))
+    (next_id,) = rt.complete(penerima, task.id, STEP_DATA[(DPMK, "step1")])
+    with services.sessions() as session:
+        done = session.get(HumanTask, task.id)
+        # 60 working minutes before the pause; the 90 paused minutes do not count
+        assert done.working_minutes == pytest.approx(60)
+        assert done.state == "completed" and done.paused_at is None and done.pause_reason is None
+        assert done.assignee_id == penerima and done.completed_by_id == penerima
+        assert aware(done.claimed_at) == aware(done.completed_at) == wib(2026, 11, 23, 10, 30)
+        assert done.data["nomor_agenda"] == STEP_DATA[(DPMK, "step1")]["nomor_agenda"]
+        pause = session.scalar(select(TaskPause).where(TaskPause.human_task_id == task.id))
+        assert pause.resume_reason == "completed" and pause.resumed_by_id == penerima
+        assert aware(pause.resumed_at) == wib(2026, 11, 23, 10, 30)
+        statuses = {d.status for d in session.scalars(select(Deadline).where(Deadline.human_task_id == task.id))}
+        assert statuses == {"cancelled"}
+        # the next step, written by the mirror: times are the clock's, the due time 15 working minutes on
+        step2 = session.get(HumanTask, next_id)
+        assert aware(step2.ready_at) == wib(2026, 11, 23, 10, 30)
+        assert aware(step2.due_at) == wib(2026, 11, 23, 10, 45)
+        assert step2.state == "ready" and step2.bpmn_id == "step2" and step2.group_id is not None
+        levels = {d.level for d in session.scalars(select(Deadline).where(Deadline.human_task_id == next_id))}
+        assert levels == {"warn", "breach"}
+        kinds = [e.kind for e in session.scalars(select(AuditEvent).where(AuditEvent.instance_id == iid)
+                                                 .order_by(AuditEvent.id))]
+    assert kinds[-2:] == ["task_completed", "task_ready"]
+
+
+def test_prepared_statements_survive_read_only_sessions(pg_url):
+    """Without the hook in engine/db.py each read-only Session's ROLLBACK makes psycopg forget
+    every prepared statement, so a statement run once per unit of work is never prepared."""
+    engine = make_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1)
+                         if pg_url.startswith("postgresql://") else pg_url, pool_size=1, max_overflow=0)
+    try:
+        for _ in range(8):
+            with engine.connect() as conn:  # read-only: ends with ROLLBACK
+                conn.execute(text("SELECT count(*) FROM office WHERE id > :n"), {"n": 0}).scalar()
+        with engine.connect() as conn:
+            prepared = conn.execute(text(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%FROM office WHERE id >%'")).scalar()
+        assert prepared == 1
+    finally:
+        engine.dispose()
