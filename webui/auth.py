@@ -21,7 +21,9 @@ from flask_login import login_required as _flask_login_required
 
 from engine.accounts import authenticate
 from engine.models import User
-from engine.queries import UserView, user_view
+from engine.queries import UserView
+
+from . import reads
 
 bp = Blueprint("auth", __name__)
 
@@ -80,9 +82,7 @@ def init_app(app) -> None:
         user_id, _sep, fragment = token.partition(":")
         if not user_id.isdigit():
             return None
-        from . import current_services
-        with current_services().sessions() as db:
-            view = user_view(db, int(user_id))
+        view = reads.user_view(int(user_id))
         if view is None or fragment != _hash_fragment(view.password_hash):
             return None
         return StaffUser(view)
@@ -137,7 +137,7 @@ def login():
         password = request.form.get("password") or ""
         with current_services().sessions() as db:
             user = authenticate(db, username, password) if username and password else None
-            view = user_view(db, user.id) if user else None
+        view = reads.user_view(user.id) if user else None
         if view is not None:
             nxt = _safe_next(request.form.get("next"))
             lang = session.get("lang")

@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from engine.queries import COUNT_CAP, inbox_counts
+from engine.queries import COUNT_CAP
 
-from . import current_services
+from . import current_services, reads
 from .auth import login_required
 
 bp = Blueprint("inbox", __name__)
@@ -41,8 +41,7 @@ def row_urls() -> dict[str, str]:
 def counts_for(user) -> dict[str, int]:
     if user.office_id is None:
         return {t: 0 for t in TABS}
-    with current_services().sessions() as db:
-        return inbox_counts(db, user.view, datetime.now(timezone.utc))
+    return reads.inbox_counts(user.view, datetime.now(timezone.utc))
 
 
 def _panel_context():

@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from engine import notifications
 
-from . import current_services
+from . import current_services, reads
 from .auth import login_required
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
@@ -19,13 +19,7 @@ PAGE = 50
 
 @bp.record_once
 def _register_unread(state) -> None:
-    app = state.app
-
-    def unread(user_id: int) -> int:
-        with app.extensions["lajur"].sessions() as session:
-            return notifications.unread_count(session, user_id)
-
-    app.extensions["lajur_unread"] = unread
+    state.app.extensions["lajur_unread"] = reads.unread_count
 
 
 @bp.get("/")

@@ -16,9 +16,9 @@ from flask_login import current_user
 from engine import attachments as evidence
 from engine.errors import Forbidden, FormInvalid, NotFound
 from engine.models import User
-from engine.queries import COUNT_CAP, task_head, task_row, user_names
+from engine.queries import COUNT_CAP, task_row, user_names
 
-from . import current_services
+from . import current_services, reads
 from .auth import _safe_next, login_required
 from .forms import build_fields, coerce, file_fields, file_values, validate
 from .inbox import counts_for, row_urls, tab_labels
@@ -138,8 +138,7 @@ def detail(task_id: int):
 
 def _checked_head(task_id: int):
     """The task, after the same office and lane checks the engine makes (before any file is stored)."""
-    with current_services().sessions() as db:
-        head = task_head(db, task_id)
+    head = reads.task_head(task_id)
     if head is None:
         raise NotFound(f"task {task_id} does not exist")
     if head.office_id != current_user.office_id and not current_user.has_role("admin"):
