@@ -73,6 +73,20 @@ WHERE instance_id = (SELECT instance_id FROM human_task WHERE id = %(task)s) AND
 OPEN_TASKS = "SELECT id, task_guid, bpmn_id FROM human_task WHERE instance_id = %(instance)s AND state = 'ready'"
 INSTANCE_STATE = "SELECT state FROM process_instance WHERE id = %(instance)s"
 
+# Starting: the user, the SOP of their office by key with its latest version, the user's lanes.
+START_READ = """
+SELECT u.id, u.active, u.office_id, d.latest_version_id, v.version
+FROM user_account u
+LEFT JOIN process_definition d ON d.office_id = u.office_id AND d.key = %(key)s
+LEFT JOIN process_version v ON v.id = d.latest_version_id
+WHERE u.id = %(user)s"""
+USER_LANES = """
+SELECT g.name FROM user_group ug JOIN office_group g ON g.id = ug.group_id WHERE ug.user_id = %(user)s"""
+INSERT_INSTANCE = """
+INSERT INTO process_instance (id, office_id, version_id, subject, status, state, lock_version, started_by_id,
+                              started_at)
+VALUES (%(id)s, %(office_id)s, %(version_id)s, %(subject)s, 'running', %(state)s, 1, %(user)s, %(now)s)"""
+
 # Closing the step: `claimed` when it was held; an unclaimed step is claimed by its completer.
 _CLOSE = """
 UPDATE human_task SET state = 'completed', completed_by_id = %(user)s, completed_at = %(now)s, data = %(data)s,
@@ -105,15 +119,20 @@ UPDATE process_instance SET state = %(state)s, status = %(status)s, completed_at
 WHERE id = %(instance)s AND lock_version = %(seen)s"""
 
 
-class TaskIds:
-    """Ids for the `human_task` rows a change inserts, known before the batch that inserts them
-    (its deadline and audit rows refer to them).
+class NewIds:
+    """Ids for the rows of one table a change inserts, known before the batch that inserts them
+    (other rows of the batch refer to them).
 
-    PostgreSQL: the table's sequence (a completion fetches one with its locking read; an id
-    that ends up unused is a harmless gap). SQLite: max + 1, safe because the transaction
-    holds the database's write lock since BEGIN IMMEDIATE."""
+    PostgreSQL: the table's sequence (a change fetches one with its first reads; an id that
+    ends up unused is a harmless gap). SQLite: max + 1, safe because the transaction holds the
+    database's write lock since BEGIN IMMEDIATE."""
 
-    PROBE = {True: "SELECT nextval('human_task_id_seq')", False: "SELECT coalesce(max(id), 0) + 1 FROM human_task"}
+    table = ""
+
+    @classmethod
+    def probe(cls, postgres: bool) -> str:
+        return (f"SELECT nextval('{cls.table}_id_seq')" if postgres
+                else f"SELECT coalesce(max(id), 0) + 1 FROM {cls.table}")
 
     def __init__(self, tx: RawTx, first: int | None = None):
         self._tx, self._first, self._last = tx, first, None
@@ -122,11 +141,19 @@ class TaskIds:
         if self._first is not None:
             value, self._first = self._first, None
         elif self._tx.postgres or self._last is None:
-            value = self._tx.one(self.PROBE[self._tx.postgres], {})[0]
+            value = self._tx.one(self.probe(self._tx.postgres), {})[0]
         else:
             value = self._last + 1
         self._last = value
         return value
+
+
+class TaskIds(NewIds):
+    table = "human_task"
+
+
+class InstanceIds(NewIds):
+    table = "process_instance"
 
 
 @dataclass

@@ -27,7 +27,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import deadlines, hotpath
 from .calendar import WeeklySchedule
 from .db import as_utc
-from .hotpath import InstanceHead, LockedTask, TaskIds
+from .hotpath import InstanceHead, InstanceIds, LockedTask, TaskIds
 from .rawtx import RawTx
 from .errors import Conflict, Forbidden, FormInvalid, LajurError, NotFound
 from .models import (AuditEvent, CalendarOverride, Group, HumanTask, Office, ProcessDefinition, ProcessInstance,
@@ -112,9 +112,6 @@ class Runtime:
             stored = session.scalar(select(ProcessVersion.spec).where(ProcessVersion.id == version_id))
             spec = self._specs[version_id] = self.store.spec_from_dict(stored)
         return spec
-
-    def _version_number(self, session: Session, version_id: int) -> int:
-        return session.scalar(select(ProcessVersion.version).where(ProcessVersion.id == version_id))
 
     def _steps(self, session: Session, version_id: int) -> dict:
         """A deployed version's step metadata (read once: versions are immutable)."""
@@ -245,35 +242,34 @@ class Runtime:
             raise FormInvalid({"subject": ["terlalu panjang (maks. 300) / too long (max. 300)"]})
         now = self._now()
         with self.sessions.begin() as session:
-            user = self._user(session, user_id)
-            definition = session.scalar(select(ProcessDefinition).where(
-                ProcessDefinition.office_id == user.office_id, ProcessDefinition.key == process_key))
-            if definition is None or definition.latest_version_id is None:
+            tx = RawTx(session)
+            (_, found), (_, lanes), (_, instance_id), (_, task_id) = tx.batch([
+                (hotpath.START_READ, {"user": user_id, "key": process_key}),
+                (hotpath.USER_LANES, {"user": user_id}),
+                (InstanceIds.probe(tx.postgres), {}),
+                (TaskIds.probe(tx.postgres), {})])
+            if not found or not found[0][1]:
+                raise Forbidden("unknown or inactive user")
+            _, _, office_id, version_id, version_number = found[0]
+            if version_id is None:
                 raise NotFound(f"process {process_key!r} is not deployed in your office")
-            version_id = definition.latest_version_id
             spec, subprocess_specs = self._spec(session, version_id)
             workflow = BpmnWorkflow(spec, subprocess_specs)
             workflow.do_engine_steps()
             start_lanes = {t.task_spec.lane for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-            if not start_lanes & {g.name for g in user.groups}:
+            if not start_lanes & {name for (name,) in lanes}:
                 raise Forbidden(f"only members of {', '.join(sorted(start_lanes))} may start this SOP")
-            instance = ProcessInstance(office_id=definition.office_id, version_id=version_id,
-                                       subject=subject, status="running", state={}, started_by_id=user.id,
-                                       started_at=now)
-            session.add(instance)
-            session.flush()
-            session.add(AuditEvent(office_id=instance.office_id, instance_id=instance.id, user_id=user.id, at=now,
-                                   kind="instance_started",
-                                   data={"subject": subject, "process": process_key,
-                                         "version": self._version_number(session, version_id)}))
-            session.flush()  # the instance and its first event, before the rows that refer to them
-            tx = RawTx(session)
-            head = InstanceHead(instance.id, instance.office_id, version_id, "running", instance.lock_version)
-            writes: list = []
-            self._mirror(tx, session, head, workflow, now, [], TaskIds(tx), writes, [])
-            self._save(tx, head, workflow, writes, instance)
-            self._keep_workflow(instance.id, head.lock_version, workflow)
-            return instance.id
+            head = InstanceHead(InstanceIds(tx, instance_id[0][0]).take(), office_id, version_id, "running", 1)
+            writes: list = [(hotpath.INSERT_INSTANCE, {
+                "id": head.id, "office_id": office_id, "version_id": version_id, "subject": subject, "state": {},
+                "user": user_id, "now": now})]
+            self._mirror(tx, session, head, workflow, now, [], TaskIds(tx, task_id[0][0]), writes, [{
+                "office_id": office_id, "instance_id": head.id, "human_task_id": None, "user_id": user_id,
+                "at": now, "kind": "instance_started", "step": None,
+                "data": {"subject": subject, "process": process_key, "version": version_number}}])
+            self._save(tx, head, workflow, writes)
+            self._keep_workflow(head.id, head.lock_version, workflow)
+            return head.id
 
     # ---- mirror ----------------------------------------------------------------------------
     def _mirror(self, tx: RawTx, session: Session, head: InstanceHead, workflow: BpmnWorkflow, now: datetime,
@@ -522,7 +518,7 @@ class Runtime:
                 (_, locked), (_, open_rows), (_, probe) = tx.batch([
                     (hotpath.LOCK_TASK[tx.postgres], {"task": task_id, "user": user_id}),
                     (hotpath.OPEN_TASKS_OF_TASK, {"task": task_id}),
-                    (TaskIds.PROBE[tx.postgres], {})])
+                    (TaskIds.probe(tx.postgres), {})])
                 if not locked:
                     raise NotFound(f"task {task_id} does not exist")
                 task = LockedTask(*locked[0])
