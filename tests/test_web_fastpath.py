@@ -85,6 +85,21 @@ def test_a_step_post_reads_once_around_the_engine(app, services, users):
         assert session.get(HumanTask, task_id).state == "completed"
 
 
+def test_posts_without_following_the_redirect_keep_one_message(app, services, users):
+    """A script that never follows the redirect must not grow the session cookie per post."""
+    client = login(app, "dpmk.kasubbag")
+    sizes = []
+    for _ in range(3):
+        task_id = _step2(app, services)
+        response = client.post(f"/tasks/{task_id}", data=_step2_form(services, users, task_id))
+        assert response.status_code == 302
+        sizes.append(len(client.get_cookie("lajur_session").value))
+    assert sizes[0] == sizes[1] == sizes[2]
+    page = client.get("/inbox").text
+    assert page.count("Langkah selesai. Terima kasih.") == 1
+    assert "Langkah selesai. Terima kasih." not in client.get("/inbox").text
+
+
 def test_a_deactivated_user_is_signed_out_and_unknown_tasks_are_404(app, services, users):
     client = login(app, "dpmk.kasubbag")
     assert client.post("/tasks/999999", data={"action": "complete"}).status_code == 404

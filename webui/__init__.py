@@ -13,7 +13,8 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, current_app
+import flask
+from flask import Flask, current_app, session
 
 from engine.config import Settings
 from engine.services import Services
@@ -24,6 +25,17 @@ DEFAULT_MAX_UPLOAD = 50 * 1024 * 1024
 def current_services() -> Services:
     """The engine Services of the running app."""
     return current_app.extensions["lajur"]
+
+
+def flash(message: str, category: str = "info") -> None:
+    """flask.flash, except that a message already waiting to be shown is not queued a second time.
+
+    A client that posts without following the redirect (a script, a form sent twice) would
+    otherwise add one message per post to the signed session cookie, and every later
+    request would pay to read and re-sign the longer cookie (and a browser drops one over 4 KB).
+    """
+    if (category, message) not in (tuple(m) for m in session.get("_flashes", ())):
+        flask.flash(message, category)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None,

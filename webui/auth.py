@@ -11,7 +11,7 @@ import hashlib
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
+from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, session,
                    url_for)
 from flask_babel import gettext as _
 from flask_limiter import Limiter
@@ -23,7 +23,7 @@ from engine.accounts import authenticate
 from engine.models import User
 from engine.queries import UserView
 
-from . import reads
+from . import flash, reads
 
 bp = Blueprint("auth", __name__)
 

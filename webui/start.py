@@ -1,14 +1,14 @@
 """Starting an SOP: the SOPs this user may start, each with its SOP card."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from engine.errors import FormInvalid
 from engine.queries import open_task_ids, sop_cards
 
-from . import current_services
+from . import current_services, flash
 from .auth import login_required
 
 bp = Blueprint("start", __name__)
