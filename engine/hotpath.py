@@ -94,6 +94,9 @@ UPDATE human_task SET state = 'completed', completed_by_id = %(user)s, completed
 WHERE id = %(task)s"""
 CLOSE_TASK = {True: _CLOSE.format(claim=""),
               False: _CLOSE.format(claim=", assignee_id = %(user)s, claimed_at = %(now)s")}
+CLAIM_TASK = """
+UPDATE human_task SET assignee_id = %(user)s, claimed_at = %(now)s
+WHERE id = %(task)s AND state = 'ready' AND assignee_id IS NULL"""
 CLOSE_PAUSE = """
 UPDATE task_pause SET resumed_at = %(now)s, resume_reason = 'completed', resumed_by_id = %(user)s
 WHERE human_task_id = %(task)s AND resumed_at IS NULL"""

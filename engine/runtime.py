@@ -191,21 +191,6 @@ class Runtime:
             raise Forbidden("this belongs to another office")
 
     @staticmethod
-    def _actor(session: Session, user_id: int, group_id: int | None) -> tuple[User, bool]:
-        """The acting user and whether they are in the group, in one round trip."""
-        member = select(user_group.c.group_id).where(user_group.c.user_id == User.id,
-                                                     user_group.c.group_id == group_id).exists()
-        row = session.execute(select(User, member).where(User.id == user_id)).first()
-        if row is None or not row[0].active:
-            raise Forbidden("unknown or inactive user")
-        return row[0], bool(row[1])
-
-    def _check_member(self, user: User, task: HumanTask, member: bool) -> None:
-        self._check_office(user, task.office_id)
-        if not member:
-            raise Forbidden(f"step {task.name!r} belongs to lane {task.lane!r}, which you are not in")
-
-    @staticmethod
     def _group_ids(session: Session, user: User) -> list[int]:
         return list(session.scalars(select(user_group.c.group_id).where(user_group.c.user_id == user.id)))
 
@@ -414,20 +399,25 @@ class Runtime:
 
     # ---- claim -----------------------------------------------------------------------------
     def claim(self, user_id: int, task_id: int) -> None:
+        """Take a step of one's lane; claiming one's own step again changes nothing."""
         now = self._now()
         with self.sessions.begin() as session:
-            task = self._task(session, task_id)
-            user, member = self._actor(session, user_id, task.group_id)
-            self._check_member(user, task, member)
-            if task.assignee_id == user.id and task.state == "ready":
+            tx = RawTx(session)
+            locked = tx.one(hotpath.LOCK_TASK[tx.postgres], {"task": task_id, "user": user_id})
+            if locked is None:
+                raise NotFound(f"task {task_id} does not exist")
+            task = LockedTask(*locked)
+            self._check_actor(task)
+            if task.state == "ready" and task.assignee_id == task.user_id:
                 return
-            result = session.execute(update(HumanTask).where(
-                HumanTask.id == task.id, HumanTask.state == "ready", HumanTask.assignee_id.is_(None))
-                .values(assignee_id=user.id, claimed_at=now).execution_options(synchronize_session=False))
-            if result.rowcount != 1:
-                session.refresh(task)
-                raise Conflict(self._taken_message(task))
-            self._audit(session, task, user, now, "task_claimed")
+            self._check_open(task)
+            (claimed, _), _ = tx.batch([
+                (hotpath.CLAIM_TASK, {"task": task.id, "user": task.user_id, "now": now}),
+                (hotpath.INSERT_AUDIT, [{"office_id": task.office_id, "instance_id": task.instance_id,
+                                         "human_task_id": task.id, "user_id": task.user_id, "at": now,
+                                         "kind": "task_claimed", "step": task.bpmn_id, "data": None}])])
+            if claimed != 1:
+                raise Conflict("this step changed meanwhile; reload it")
 
     def unclaim(self, user_id: int, task_id: int) -> None:
         now = self._now()
@@ -572,15 +562,25 @@ class Runtime:
             self._workflows.pop(instance_id, None)
             raise
 
-    @staticmethod
-    def _check_locked(task: LockedTask) -> None:
+    @classmethod
+    def _check_locked(cls, task: LockedTask) -> None:
         """The access and state checks of a completion, on its locking read."""
+        cls._check_actor(task)
+        cls._check_open(task)
+
+    @staticmethod
+    def _check_actor(task: LockedTask) -> None:
+        """The acting user is active, of the task's office (or an admin), and in its lane."""
         if task.user_id is None or not task.user_active:
             raise Forbidden("unknown or inactive user")
         if task.user_office_id != task.office_id and "admin" not in (task.user_roles or "").split(","):
             raise Forbidden("this belongs to another office")
         if not task.member:
             raise Forbidden(f"step {task.name!r} belongs to lane {task.lane!r}, which you are not in")
+
+    @staticmethod
+    def _check_open(task: LockedTask) -> None:
+        """The step is open and not held by someone else."""
         if task.state != "ready":
             raise Conflict("this step is already completed")
         if task.assignee_id not in (None, task.user_id):
