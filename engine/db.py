@@ -1,14 +1,17 @@
 """Database engine and session factory.
 
 SQLite (the embedded default) gets WAL, a busy timeout and foreign keys so that several
-processes (web, worker, beat) can share one file; PostgreSQL needs nothing special.
+processes (web, worker, beat) can share one file. PostgreSQL connections keep their
+prepared statements across rollbacks and are checked for liveness without a round trip.
 """
 from __future__ import annotations
 
+import select
 from datetime import datetime, timezone
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import sessionmaker, Session
 
 
@@ -32,10 +35,29 @@ def make_engine(url: str, **kwargs) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
     event.listen(engine, "connect", lambda dbapi_conn, _record: keep_prepared_on_rollback(dbapi_conn))
+    event.listen(engine, "checkout", check_alive)
     return engine
+
+
+def check_alive(dbapi_conn, _record, _proxy) -> None:
+    """Refuse a pooled connection the server has closed (a restart, an idle timeout, a DBA's
+    pg_terminate_backend), without a round trip: SQLAlchemy then opens a fresh one.
+
+    This replaces `pool_pre_ping`, whose SELECT on every checkout cost a round trip per
+    transaction (~0.7 ms of CPU per step completion, client and server). A server that ends
+    a session sends a message and closes the socket, so an idle connection whose socket is
+    readable, or that psycopg already knows to be closed, is not used.
+    """
+    if dbapi_conn.closed or dbapi_conn.broken:
+        raise DisconnectionError("connection closed")
+    try:
+        readable, _, _ = select.select([dbapi_conn.fileno()], [], [], 0)
+    except (OSError, ValueError) as exc:
+        raise DisconnectionError(str(exc)) from exc
+    if readable:  # an idle session has nothing to say unless the server is ending it
+        raise DisconnectionError("the server closed this connection")
 
 
 def keep_prepared_on_rollback(dbapi_conn) -> None:

@@ -2,15 +2,21 @@
 what it writes reads back the same through the ORM on both databases, a completion while the
 clock is paused closes the pause, and PostgreSQL keeps its prepared statements across the
 ROLLBACK that ends every read-only Session."""
+import time
+
+import psycopg
 import pytest
 from sqlalchemy import select, text
 
 from engine.db import make_engine
 from engine.models import AuditEvent, Deadline, HumanTask, TaskPause
 
+from .conftest import PG_ADMIN_URL
 from .helpers import open_task
 from .sopdata import DPMK, STEP_DATA
 from .test_sla import at, aware, wib
+
+ADMIN = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
 
 
 def test_completion_while_paused_closes_the_pause_and_rows_read_back(services, demo):
@@ -63,3 +69,19 @@ def test_prepared_statements_survive_read_only_sessions(pg_url):
         assert prepared == 1
     finally:
         engine.dispose()
+
+
+def test_a_connection_the_server_closed_is_replaced_without_an_error(services, demo, backend):
+    """No pre-ping SELECT: a pooled connection the server ended is noticed at checkout."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has no server to end a session")
+    rt = services.runtime
+    rt.list_tasks(demo["dpmk.penerima"], "mine")  # a pooled connection exists now
+    with services.engine.connect() as conn:
+        pids = {conn.execute(text("SELECT pg_backend_pid()")).scalar()}
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    time.sleep(0.2)  # the server's goodbye reaches the socket
+    iid = rt.start(demo["dpmk.penerima"], DPMK, "Setelah koneksi diputus")
+    assert open_task(services, iid).bpmn_id == "step1"
