@@ -108,3 +108,21 @@ def test_a_deactivated_user_is_signed_out_and_unknown_tasks_are_404(app, service
     assert client.get("/inbox").status_code == 302
     response = client.post("/tasks/1", data={"action": "complete"})
     assert response.status_code == 302 and "/login" in response.location
+
+
+def test_wib_dates_are_written_as_babel_writes_them(app):
+    """webui.i18n writes the two date formats itself; they must stay Babel's text in both languages."""
+    from babel.dates import format_datetime
+
+    from webui.i18n import WIB, WIB_PATTERNS, format_wib, format_wib_short
+    start_at = datetime(2026, 1, 1, 16, 59, tzinfo=timezone.utc)
+    moments = [start_at + timedelta(hours=37 * i, minutes=7 * i) for i in range(300)]
+    moments.append(datetime(2026, 12, 31, 17, 0))  # naive (SQLite): UTC, already 1 January in WIB
+    for lang in ("id", "en"):
+        with app.test_request_context(f"/?lang={lang}"):
+            for moment in moments:
+                aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+                for kind, ours in (("long", format_wib), ("short", format_wib_short)):
+                    expected = format_datetime(aware, WIB_PATTERNS[kind][lang], tzinfo=WIB, locale=lang) + " WIB"
+                    assert ours(moment) == expected
+            assert format_wib(None) == format_wib_short(None) == "–"
