@@ -15,6 +15,7 @@ from engine.queries import COUNT_CAP
 
 from . import current_services, reads
 from .auth import login_required
+from .i18n import _
 
 bp = Blueprint("inbox", __name__)
 
@@ -22,7 +23,6 @@ TABS = ("mine", "group", "overdue", "completed")
 
 
 def tab_labels() -> dict[str, str]:
-    from flask_babel import gettext as _
     return {"mine": _("Tugas saya"), "group": _("Belum diambil (kelompok saya)"), "overdue": _("Terlambat"),
             "completed": _("Selesai oleh saya")}
 

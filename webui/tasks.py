@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask import (Blueprint, current_app, redirect, render_template, request, url_for)
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from engine import attachments as evidence
@@ -21,6 +20,7 @@ from engine.queries import COUNT_CAP, task_row, user_names
 from . import current_services, flash, reads
 from .auth import _safe_next, login_required
 from .forms import build_fields, coerce, file_fields, file_values, validate
+from .i18n import _
 from .inbox import counts_for, row_urls, tab_labels
 
 bp = Blueprint("tasks", __name__)
