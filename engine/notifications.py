@@ -7,15 +7,19 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from .models import Delivery, Notification
 
 
-def unread_count(session: Session, user_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(Notification).where(
-        Notification.user_id == user_id, Notification.inapp.is_(True), Notification.read_at.is_(None))) or 0
+_UNREAD = select(func.count()).select_from(Notification).where(
+    Notification.user_id == bindparam("user_id"), Notification.inapp.is_(True), Notification.read_at.is_(None))
+
+
+def unread_count(conn, user_id: int) -> int:
+    """Unread in-app reminders (the badge on every page); `conn` is a Session or a Connection."""
+    return conn.execute(_UNREAD, {"user_id": user_id}).scalar() or 0
 
 
 def list_for_user(session: Session, user_id: int, unread_only: bool = False, limit: int = 50,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from .db import as_utc
@@ -35,15 +35,23 @@ class UserView:
     password_hash: str
 
 
-def user_view(session: Session, user_id: int) -> UserView | None:
-    """The active user with office name and lane names, in one round trip (runs on every request)."""
-    rows = session.execute(
-        select(User.id, User.username, User.full_name, User.office_id, Office.name, User.roles, User.locale,
-               User.password_hash, Group.id, Group.name)
-        .outerjoin(Office, Office.id == User.office_id)
-        .outerjoin(user_group, user_group.c.user_id == User.id)
-        .outerjoin(Group, Group.id == user_group.c.group_id)
-        .where(User.id == user_id, User.active.is_(True)).order_by(Group.name)).all()
+# Statements built once (bind parameters, so SQLAlchemy compiles each once): they run on
+# nearly every request. `conn` below is a Session or a Connection.
+_USER = (
+    select(User.id, User.username, User.full_name, User.office_id, Office.name, User.roles, User.locale,
+           User.password_hash, Group.id, Group.name)
+    .outerjoin(Office, Office.id == User.office_id)
+    .outerjoin(user_group, user_group.c.user_id == User.id)
+    .outerjoin(Group, Group.id == user_group.c.group_id)
+    .where(User.id == bindparam("user_id"), User.active.is_(True)).order_by(Group.name))
+_HEAD_COLUMNS = (HumanTask.id, HumanTask.instance_id, HumanTask.office_id, HumanTask.version_id, HumanTask.bpmn_id,
+                 HumanTask.state, HumanTask.assignee_id, HumanTask.group_id)
+_HEAD = select(*_HEAD_COLUMNS).where(HumanTask.id == bindparam("task_id"))
+# the user and one task's head (columns 10-17, NULL when there is no such task) in one statement
+_USER_AND_HEAD = _USER.add_columns(*_HEAD_COLUMNS).outerjoin(HumanTask, HumanTask.id == bindparam("task_id"))
+
+
+def _user_from_rows(rows) -> UserView | None:
     if not rows:
         return None
     row = rows[0]
@@ -54,36 +62,57 @@ def user_view(session: Session, user_id: int) -> UserView | None:
                     password_hash=row[7])
 
 
+def user_view(conn, user_id: int) -> UserView | None:
+    """The active user with office name and lane names, in one round trip (runs on every request)."""
+    return _user_from_rows(conn.execute(_USER, {"user_id": user_id}).all())
+
+
+def user_view_with_head(conn, user_id: int, task_id: int) -> tuple[UserView | None, "TaskHead | None"]:
+    """user_view and task_head in one round trip (a step form post needs both at once)."""
+    rows = conn.execute(_USER_AND_HEAD, {"user_id": user_id, "task_id": task_id}).all()
+    head = TaskHead(*rows[0][10:]) if rows and rows[0][10] is not None else None
+    return _user_from_rows(rows), head
+
+
 COUNT_CAP = 1000
 
 
-def inbox_counts(session: Session, user: UserView, now: datetime, cap: int = COUNT_CAP) -> dict[str, int]:
-    """Counts of the four inbox tabs in one round trip, each capped at `cap` (shown as "1000+").
+def _counts_statement(supervisor: bool):
+    """The four inbox tab counts in one statement, each capped (shown as "1000+").
 
     Each count is its own scalar subquery so the planner can use a different index for
     each (assignee, group, office+due, completed_by); one combined FILTER scan would read
     every open task of the office. The cap bounds the work: counting 25,000 overdue tasks
     exactly costs ~15 ms on every poll and tells a person nothing more than "over 1000".
-    Same rules as Runtime._task_select.
+    The lane ids are bound one value each (expanding), not a subquery: with a subquery the
+    planner cannot use ix_human_task_group. Same rules as Runtime._task_select.
     """
     ht = HumanTask
-    # literal ids, not a subquery: with a subquery the planner cannot use ix_human_task_group
-    groups = sorted(user.group_ids) or [-1]
-    ready = and_(ht.office_id == user.office_id, ht.state == "ready")
-    mine = select(func.count()).select_from(ht).where(ready, ht.assignee_id == user.id)
-    group = select(func.count()).select_from(ht).where(ready, ht.assignee_id.is_(None), ht.group_id.in_(groups))
-    scope = [] if "supervisor" in user.roles else [
-        or_(ht.assignee_id == user.id, and_(ht.assignee_id.is_(None), ht.group_id.in_(groups)))]
-    overdue = select(func.count()).select_from(ht).where(ready, ht.due_at < now, ht.paused_at.is_(None), *scope)
-    completed = select(func.count()).select_from(ht).where(ht.office_id == user.office_id,
-                                                           ht.state == "completed", ht.completed_by_id == user.id)
-    def capped(query):
-        # ORDER BY due_at keeps the planner on the (…, state, due_at) indexes: with a bare
-        # LIMIT it may choose a sequential scan that reads the other offices' rows first
-        inner = query.with_only_columns(HumanTask.id).order_by(HumanTask.due_at).limit(cap).subquery()
-        return select(func.count()).select_from(inner).scalar_subquery()
+    user, groups = bindparam("user_id"), bindparam("groups", expanding=True)
+    ready = and_(ht.office_id == bindparam("office_id"), ht.state == "ready")
+    mine = select(ht.id).where(ready, ht.assignee_id == user)
+    group = select(ht.id).where(ready, ht.assignee_id.is_(None), ht.group_id.in_(groups))
+    scope = [] if supervisor else [or_(ht.assignee_id == user, and_(ht.assignee_id.is_(None), ht.group_id.in_(groups)))]
+    overdue = select(ht.id).where(ready, ht.due_at < bindparam("now"), ht.paused_at.is_(None), *scope)
+    completed = select(ht.id).where(ht.office_id == bindparam("office_id"), ht.state == "completed",
+                                    ht.completed_by_id == user)
 
-    row = session.execute(select(capped(mine), capped(group), capped(overdue), capped(completed))).one()
+    def capped(query):
+        # ORDER BY due_at keeps the planner on the (..., state, due_at) indexes: with a bare
+        # LIMIT it may choose a sequential scan that reads the other offices' rows first
+        inner = query.order_by(ht.due_at).limit(bindparam("cap")).subquery()
+        return select(func.count()).select_from(inner).scalar_subquery()
+    return select(capped(mine), capped(group), capped(overdue), capped(completed))
+
+
+_COUNTS = {False: _counts_statement(False), True: _counts_statement(True)}
+
+
+def inbox_counts(conn, user: UserView, now: datetime, cap: int = COUNT_CAP) -> dict[str, int]:
+    """Counts of the four inbox tabs in one round trip, each capped at `cap`."""
+    params = {"office_id": user.office_id, "user_id": user.id, "groups": sorted(user.group_ids) or [-1],
+              "now": now, "cap": cap}
+    row = conn.execute(_COUNTS["supervisor" in user.roles], params).one()
     return {"mine": row[0], "group": row[1], "overdue": row[2], "completed": row[3]}
 
 
@@ -121,10 +150,8 @@ class TaskHead:
     group_id: int | None
 
 
-def task_head(session: Session, task_id: int) -> TaskHead | None:
-    ht = HumanTask
-    row = session.execute(select(ht.id, ht.instance_id, ht.office_id, ht.version_id, ht.bpmn_id, ht.state,
-                                 ht.assignee_id, ht.group_id).where(ht.id == task_id)).first()
+def task_head(conn, task_id: int) -> TaskHead | None:
+    row = conn.execute(_HEAD, {"task_id": task_id}).first()
     return TaskHead(*row) if row else None
 
 
