@@ -65,17 +65,29 @@ def backend_cpu_seconds(url: str) -> float:
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> "
                                            "pg_backend_pid()", (name,))]
-    ticks = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        except (OSError, IndexError, ValueError):
-            continue
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return sum(_proc_cpu(pid) for pid in pids)
 
 
 def process_cpu_seconds() -> float:
     usage = os.times()
     return usage.user + usage.system
+
+
+def _proc_cpu(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its living children (a gunicorn master and its workers)."""
+    children = []
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return _proc_cpu(pid) + sum(tree_cpu_seconds(c) for c in children)

@@ -75,8 +75,9 @@ INSTANCE_STATE = "SELECT state FROM process_instance WHERE id = %(instance)s"
 
 # Starting: the user, the SOP of their office by key with its latest version, the user's lanes.
 START_READ = """
-SELECT u.id, u.active, u.office_id, d.latest_version_id, v.version
+SELECT u.id, u.active, u.office_id, d.latest_version_id, v.version, o.calendar_revision
 FROM user_account u
+LEFT JOIN office o ON o.id = u.office_id
 LEFT JOIN process_definition d ON d.office_id = u.office_id AND d.key = %(key)s
 LEFT JOIN process_version v ON v.id = d.latest_version_id
 WHERE u.id = %(user)s"""

@@ -235,7 +235,7 @@ class Runtime:
                 (TaskIds.probe(tx.postgres), {})])
             if not found or not found[0][1]:
                 raise Forbidden("unknown or inactive user")
-            _, _, office_id, version_id, version_number = found[0]
+            _, _, office_id, version_id, version_number, revision = found[0]
             if version_id is None:
                 raise NotFound(f"process {process_key!r} is not deployed in your office")
             spec, subprocess_specs = self._spec(session, version_id)
@@ -251,7 +251,8 @@ class Runtime:
             self._mirror(tx, session, head, workflow, now, [], TaskIds(tx, task_id[0][0]), writes, [{
                 "office_id": office_id, "instance_id": head.id, "human_task_id": None, "user_id": user_id,
                 "at": now, "kind": "instance_started", "step": None,
-                "data": {"subject": subject, "process": process_key, "version": version_number}}])
+                "data": {"subject": subject, "process": process_key, "version": version_number}}],
+                self.calendars.get(session, office_id, revision))
             self._save(tx, head, workflow, writes)
             self._keep_workflow(head.id, head.lock_version, workflow)
             return head.id
