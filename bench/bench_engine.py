@@ -31,7 +31,7 @@ from engine.config import Settings  # noqa: E402
 from engine.demo import seed_demo  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
 from engine.models import HumanTask, ProcessVersion, User  # noqa: E402
-from engine.services import Services  # noqa: E402
+from engine.services import Services, tune_gc  # noqa: E402
 from tests.sopdata import ACTORS, DPMK, STEP_DATA  # noqa: E402
 
 STEPS = ["step1", "step2", "step3", "step4", "step5"]
@@ -64,6 +64,7 @@ def _parallel_worker(url: str, users: dict[str, int], instances: int, barrier, o
     settings = Settings(database_url=url, broker_url="memory://", data_dir=Path("/tmp/lajur-bench-engine"),
                         base_url="http://127.0.0.1:5000")
     services = Services.from_settings(settings)
+    tune_gc()
     barrier.wait()
     out.put(engine_run(services, users, instances, claim=False))
     services.dispose()
@@ -148,6 +149,7 @@ def main() -> None:
     ap.add_argument("--processes", type=int, nargs="*", default=[2, 4],
                     help="also run the end-to-end flow from this many processes at once")
     args = ap.parse_args()
+    tune_gc()  # as `lajur web` / `lajur worker` processes do (engine/services.py)
     print(f"machine: {machine()}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     with scratch_database("lajur_bench_engine") as url:
         upgrade(url)

@@ -22,6 +22,7 @@ from celery import Celery
 from kombu import Connection, Queue
 
 from engine.config import Settings
+from engine.services import tune_gc
 
 
 def tick_queue(settings: Settings) -> str:
@@ -98,3 +99,4 @@ def prepare_sql_broker(url: str, queue: str, transport_options: dict, attempts: 
 
 
 app = make_app()
+tune_gc()  # the worker process (and its forked children) run the engine too
