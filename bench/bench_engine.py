@@ -174,13 +174,17 @@ def main() -> None:
         print(f"    CPU per completion (start included): client {(cpu1 - cpu0) * 1000 / run_n:.2f} ms, "
               f"PostgreSQL {(pg1 - pg0) * 1000 / run_n:.2f} ms; wall {run_s * 1000 / run_n:.2f} ms")
         print(f"    reference: bare in-memory SpiffWorkflow loop (ceiling): {ceiling:8.1f} completions/s")
-        print(f"    ratio {rate / ceiling:.2f} of the ceiling; targets: >= 300/s {'MET' if rate >= 300 else 'MISSED'}, "
-              f">= 0.5 of ceiling {'MET' if rate >= ceiling / 2 else 'MISSED'}")
+        print(f"    ratio {rate / ceiling:.2f} of the ceiling")
         claim_s, claim_n = engine_run(services, users, max(args.instances // 5, 1), claim=True)
         print(f"    with an explicit claim before each completion (the inbox flow): {claim_n / claim_s:8.1f} completions/s")
+        rates = {1: rate}
         for procs in args.processes:
             par_s, par_n = parallel_run(url, users, args.instances, procs)
-            print(f"    {procs} client processes at once: {par_n / par_s:8.1f} completions/s in all")
+            rates[procs] = par_n / par_s
+            print(f"    {procs} client processes at once: {rates[procs]:8.1f} completions/s in all")
+        for procs, r in rates.items():
+            print(f"    targets, {procs} process(es): >= 300/s {'MET' if r >= 300 else 'MISSED'}, >= half the "
+                  f"(one-process) ceiling {'MET' if r >= ceiling / 2 else 'MISSED'} ({r / ceiling:.2f})")
         cold = Services.from_settings(settings)
         cold.runtime._cache_size = 0  # every step deserializes the workflow from the database
         cold_s, cold_n = engine_run(cold, users, max(args.instances // 5, 1), claim=False)
