@@ -71,10 +71,9 @@ def test_prepared_statements_survive_read_only_sessions(pg_url):
         engine.dispose()
 
 
-def test_a_connection_the_server_closed_is_replaced_without_an_error(services, demo, backend):
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite has no server to end a session
+def test_a_connection_the_server_closed_is_replaced_without_an_error(services, demo):
     """No pre-ping SELECT: a pooled connection the server ended is noticed at checkout."""
-    if backend != "postgresql":
-        pytest.skip("SQLite has no server to end a session")
     rt = services.runtime
     rt.list_tasks(demo["dpmk.penerima"], "mine")  # a pooled connection exists now
     with services.engine.connect() as conn:
