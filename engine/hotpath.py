@@ -172,3 +172,9 @@ class InstanceHead:
     lock_version: int
     completed_at: datetime | None = None
     next_timer_at: datetime | None = None
+
+    @classmethod
+    def of(cls, instance) -> "InstanceHead":
+        """The head of an instance loaded through the ORM (timers, pause and resume)."""
+        return cls(instance.id, instance.office_id, instance.version_id, instance.status, instance.lock_version,
+                   instance.completed_at, instance.next_timer_at)

@@ -26,7 +26,10 @@ from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 import orjson
+from psycopg.types.json import Json
 from sqlalchemy.orm import Session
+
+from .db import as_utc
 
 _PARAM = re.compile(r"%\((\w+)\)s")
 
@@ -50,16 +53,11 @@ class RawTx:
         connection = session.connection()
         self.postgres = connection.dialect.name == "postgresql"
         self._dbapi = connection.connection.driver_connection
-        if self.postgres:
-            from psycopg.types.json import Json
-            self._json = lambda value: Json(value, dumps=_dumps)
-        else:
-            self._json = lambda value: _dumps(value).decode()
 
     # ---- values --------------------------------------------------------------------------
     def _adapt(self, value: Any) -> Any:
         if isinstance(value, (dict, list)):
-            return self._json(value)
+            return Json(value, dumps=_dumps) if self.postgres else _dumps(value).decode()
         if isinstance(value, datetime) and not self.postgres:
             utc = value.astimezone(timezone.utc) if value.tzinfo else value
             return utc.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -73,11 +71,7 @@ class RawTx:
 
     def when(self, value) -> datetime | None:
         """A datetime column as read here: aware UTC on both databases."""
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
     def document(self, value) -> Any:
         """A JSON column as read here (psycopg parses it already; sqlite3 gives text)."""
@@ -85,12 +79,9 @@ class RawTx:
 
     # ---- statements ----------------------------------------------------------------------
     def one(self, sql: str, params: dict) -> tuple | None:
-        cur = self._dbapi.cursor()
-        try:
-            cur.execute(self._sql(sql), self._params(params))
-            return cur.fetchone()
-        finally:
-            cur.close()
+        """The first row of a statement that returns at most a few."""
+        rows = self.all(sql, params)
+        return rows[0] if rows else None
 
     def all(self, sql: str, params: dict) -> list[tuple]:
         cur = self._dbapi.cursor()

@@ -296,9 +296,10 @@ class Runtime:
             audits.append({**base, "human_task_id": row_id, "kind": "task_ready", "step": task.task_spec.bpmn_id,
                            "data": {"lane": lane, "due_at": due.isoformat() if due else None}})
             self._set_step_timer(task, step.get("timer_id"), due)
-        cancelled = [{"task": row_id, "now": now} for guid, (row_id, _) in open_by_guid.items() if guid not in ready_ids]
+        cancelled = []
         for guid, (row_id, bpmn_id) in open_by_guid.items():
             if guid not in ready_ids:
+                cancelled.append({"task": row_id, "now": now})
                 audits.append({**base, "human_task_id": row_id, "kind": "task_cancelled", "step": bpmn_id})
         if workflow.is_completed() and head.status == "running":
             head.status, head.completed_at = "completed", now
@@ -739,10 +740,11 @@ class Runtime:
                 continue
             due = PAUSED_TIMER if task.paused_at is not None else as_utc(task.due_at)
             self._set_step_timer(spiff_task, steps.get(task.bpmn_id, {}).get("timer_id"), due)
-        instance.next_timer_at = self._next_timer(workflow)
-        instance.state = self.store.workflow_to_dict(workflow)
-        session.flush()
-        self._keep_workflow(instance.id, instance.lock_version, workflow)
+        session.flush()  # the tasks' new due times and events first
+        head = InstanceHead.of(instance)
+        head.next_timer_at = self._next_timer(workflow)
+        self._save(RawTx(session), head, workflow, [], instance)
+        self._keep_workflow(instance.id, head.lock_version, workflow)
 
     def _check_calendar_admin(self, session: Session, user_id: int | None, office: Office) -> User | None:
         """`None` is the operator at the console; otherwise an admin, or a supervisor of the office."""
@@ -880,8 +882,7 @@ class Runtime:
                                            data={"name": t.task_spec.bpmn_name}))
                 session.flush()  # the timer events first, in order
                 tx = RawTx(session)
-                head = InstanceHead(instance.id, instance.office_id, instance.version_id, instance.status,
-                                    instance.lock_version, instance.completed_at)
+                head = InstanceHead.of(instance)
                 writes: list = []
                 self._mirror(tx, session, head, workflow, now, tx.all(hotpath.OPEN_TASKS, {"instance": instance.id}),
                              TaskIds(tx), writes, [])
