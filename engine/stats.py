@@ -906,6 +906,18 @@ def _day_bounds(a: date, b: date | None) -> tuple[datetime, datetime | None]:
     return lo, hi
 
 
+def _filter_conds(filters: Filters, scope: _Scope, version_col, step_col, officer_col) -> list:
+    """The SOP, step and officer filters on a table of completed-step rows (human_task or a rollup block)."""
+    conds = []
+    if filters.process_key is not None:
+        conds.append(version_col.in_(list(scope.version_def) or [-1]))
+    if filters.step is not None:
+        conds.append(step_col == filters.step)
+    if filters.officer_id is not None and officer_col is not None:
+        conds.append(officer_col == filters.officer_id)
+    return conds
+
+
 def _completed_rollup(session: Session, filters: Filters, scope: _Scope, now: datetime,
                       per_officer: bool) -> dict[tuple, _Done]:
     """Completed-step figures of the period per (definition, step) or (officer, definition, step):
@@ -949,13 +961,9 @@ def _completed_rollup(session: Session, filters: Filters, scope: _Scope, now: da
                     spans_or += [and_(table.c.span == "d", table.c.day.between(a, b)) for a, b in _ranges(ds)]
                 else:
                     spans_or.append(and_(table.c.span == span, table.c.day.in_(ds)))
-            conds = [table.c.office_id.in_(office_ids), or_(*spans_or)]
-            if filters.process_key is not None:
-                conds.append(table.c.version_id.in_(list(scope.version_def) or [-1]))
-            if filters.step is not None:
-                conds.append(table.c.bpmn_id == filters.step)
-            if filters.officer_id is not None:
-                conds.append(table.c.officer_id == filters.officer_id)
+            conds = [table.c.office_id.in_(office_ids), or_(*spans_or),
+                     *_filter_conds(filters, scope, table.c.version_id, table.c.bpmn_id,
+                                    table.c.officer_id if officer_rows else None)]
             if pg:  # the day blocks of a group concatenated into one row; months and years one row each
                 bday = case((table.c.span == "d", None), else_=table.c.day).label("bday")
                 keys = [table.c.span, bday, table.c.version_id, table.c.bpmn_id]
@@ -982,13 +990,8 @@ def _completed_rollup(session: Session, filters: Filters, scope: _Scope, now: da
             for a, b in live:
                 lo, hi = _day_bounds(a, b)
                 ranges.append(and_(ht.c.completed_at >= lo, *([ht.c.completed_at < hi] if hi is not None else [])))
-            conds = [ht.c.state == "completed", ht.c.office_id.in_(office_ids), or_(*ranges)]
-            if filters.process_key is not None:
-                conds.append(ht.c.version_id.in_(list(scope.version_def) or [-1]))
-            if filters.step is not None:
-                conds.append(ht.c.bpmn_id == filters.step)
-            if filters.officer_id is not None:
-                conds.append(ht.c.completed_by_id == filters.officer_id)
+            conds = [ht.c.state == "completed", ht.c.office_id.in_(office_ids), or_(*ranges),
+                     *_filter_conds(filters, scope, ht.c.version_id, ht.c.bpmn_id, ht.c.completed_by_id)]
             if per_officer:
                 conds.append(ht.c.completed_by_id.is_not(None))
             keys = [ht.c.version_id, ht.c.bpmn_id, *([ht.c.completed_by_id] if per_officer else []),
