@@ -165,8 +165,10 @@ class Runtime:
 
     def version_forms(self, version_id: int) -> tuple[dict, dict]:
         """(steps, forms) of a deployed version, from the same per-version cache completion uses."""
-        with self.sessions() as session:
-            fv = self._form_version(session, version_id)
+        fv = self._form_versions.get(version_id)
+        if fv is None:
+            with self.sessions() as session:
+                fv = self._form_version(session, version_id)
         return fv.steps, fv.forms
 
     def _validator(self, version: ProcessVersion, form: str) -> Draft202012Validator:
