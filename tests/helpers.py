@@ -1,4 +1,8 @@
-"""Driving an SOP instance through the engine the way its actors would."""
+"""Driving an SOP instance through the engine the way its actors would; a real webhook receiver."""
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 from sqlalchemy import select
 
 from engine.models import HumanTask
@@ -24,3 +28,33 @@ def work_step(services, users, process_key, instance_id, expect_step, data=None,
         data = REJECT[(process_key, expect_step)] if reject else STEP_DATA[(process_key, expect_step)]
     services.runtime.complete(user_id, task.id, data)
     return task
+
+
+class _Hook(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        srv = self.server
+        srv.requests.append((self.headers.get("X-Lajur-Signature"), body))
+        status = srv.statuses.pop(0) if srv.statuses else 200
+        self.send_response(status)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def webhook_receiver(statuses=()):
+    """A real HTTP server on a free port answering each POST with the next of `statuses`
+    (then 200); `.requests` holds (signature header, raw body) in order, `.url` its address."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    server.requests, server.statuses = [], list(statuses)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_port}/lajur"
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -16,11 +16,9 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -31,7 +29,7 @@ from engine.models import Deadline, Delivery, Notification, User
 from engine.notify import verify
 
 from .conftest import REDIS_URL, service_missing
-from .helpers import open_task
+from .helpers import open_task, webhook_receiver
 from .sopdata import DPMK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,29 +82,10 @@ def smtp():
     sink.stop()
 
 
-class Hook(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        srv = self.server
-        srv.requests.append((self.headers.get("X-Lajur-Signature"), body))
-        status = srv.statuses.pop(0) if srv.statuses else 200
-        self.send_response(status)
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def webhook():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    server.requests, server.statuses = [], [500]  # the first call fails, then 200
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.url = f"http://127.0.0.1:{server.server_port}/lajur"
-    yield server
-    server.shutdown()
+    with webhook_receiver([500]) as server:  # the first call fails, then 200
+        yield server
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""Celery tasks: thin calls into `engine.deadlines` through a per-process Services object."""
+"""Celery tasks: thin calls into `engine.deadlines` and `engine.outbox` through a per-process Services object."""
 from __future__ import annotations
 
 import logging
 
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from engine.deadlines import send_many
+from engine.outbox import send_many
 from engine.services import Services
 
 from .app import app
