@@ -13,67 +13,101 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Connection, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import Settings
 from .deadlines import _TickCache
 from .models import AuditEvent, Delivery, HumanTask, Notification, Office, User
-from .notify import OUTSIDE_CHANNELS, Facts, Outgoing, SendError, locale_of, parse_channels, send, webhook_payload
+from .notify import (OUTSIDE_CHANNELS, Facts, NotSent, Outgoing, Sender, SendError, locale_of, parse_channels,
+                     webhook_payload)
 from .sla import CalendarCache
 
 
-def claim_many(sessions: sessionmaker[Session], settings: Settings, delivery_ids: list[int],
-               now: datetime) -> list[Outgoing]:
-    """Take those of the deliveries that are free for a send attempt (one statement, one commit).
+def _step_open():
+    """The delivery's step is still open (a test message has no step)."""
+    return or_(Delivery.human_task_id.is_(None), exists().where(HumanTask.id == Delivery.human_task_id,
+                                                                HumanTask.state == "ready"))
+
+
+def _free(now: datetime):
+    """Free for a send attempt: pending and due, or being sent by a worker whose lease ran out."""
+    return or_(and_(Delivery.status == "pending", Delivery.next_attempt_at <= now),
+               and_(Delivery.status == "sending", Delivery.lease_until < now))
+
+
+def _fence(out: Outgoing, *statuses: str):
+    """This attempt still owns the delivery: the attempt number is the fencing token."""
+    return and_(Delivery.id == out.delivery_id, Delivery.attempts == out.attempt,
+                Delivery.status.in_(statuses or ("sending",)))
+
+
+def cancel_task_deliveries(connection: Connection | Session, task_ids: list[int]) -> int:
+    """Cancel the deliveries of steps that just closed, in the caller's transaction: the
+    pending ones and the ones being sent. A worker in the middle of such a send learns it at
+    the gate before DATA (and sends nothing), or, past that point, records "sent" anyway
+    (its `finish` accepts a cancelled row: the message went out). Returns the rows changed.
+
+    The one function every path that closes a step (completion, cancellation) calls."""
+    if not task_ids:
+        return 0
+    return connection.execute(update(Delivery.__table__).where(
+        Delivery.__table__.c.human_task_id.in_(task_ids),
+        Delivery.__table__.c.status.in_(("pending", "sending"))).values(status="cancelled", lease_until=None)
+    ).rowcount
+
+
+def claim(sessions: sessionmaker[Session], settings: Settings, delivery_id: int, now: datetime) -> Outgoing | None:
+    """Take the delivery for one send attempt as the send starts, or None if it is sent,
+    being sent, not due, or its step is closed (then it is cancelled here).
 
     The conditional UPDATE is the lock: of two workers holding the same id (a redelivered
     message, a re-enqueue) exactly one matches the row. The attempt number it returns is
-    the fencing token `finish` checks.
+    the fencing token `gate` and `finish` check.
     """
-    if not delivery_ids:
-        return []
     lease_until = now + timedelta(seconds=settings.send_lease_seconds)
     with sessions.begin() as session:
-        rows = session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids), or_(
-            and_(Delivery.status == "pending", Delivery.next_attempt_at <= now),
-            and_(Delivery.status == "sending", Delivery.lease_until < now),
-        )).values(status="sending", lease_until=lease_until, attempts=Delivery.attempts + 1)
-            .returning(Delivery.id, Delivery.attempts, Delivery.channel, Delivery.notification_id)
-            .execution_options(synchronize_session=False)).all()
-        if not rows:
-            return []
-        notes = {n.id: n for n in session.execute(
-            select(Notification.id, Notification.subject, Notification.body, Notification.payload,
-                   Notification.office_id, User.email)
-            .join(User, User.id == Notification.user_id)
-            .where(Notification.id.in_({r.notification_id for r in rows})))}
-        cache = _TickCache(session, CalendarCache(), settings)
-        claimed = []
-        for row in sorted(rows, key=lambda r: r.id):
-            n = notes[row.notification_id]
-            out = dict(delivery_id=row.id, attempt=row.attempts, channel=row.channel, subject=n.subject,
-                       text=n.body)
-            if row.channel == "email":
-                out["to_address"] = n.email
-            elif row.channel == "webhook":
-                url, secret = cache.webhook(n.office_id) if n.office_id \
-                    else (settings.webhook_url, settings.webhook_secret)
-                payload = dict((n.payload or {}).get("webhook") or {})
-                payload["delivery_id"] = row.id
-                out.update(url=url, secret=secret, payload=payload)
-            claimed.append(Outgoing(**out))
-        return claimed
-
-
-def release(sessions: sessionmaker[Session], outs: list[Outgoing]) -> None:
-    """Give back claimed deliveries this worker will not start (their lease would run out)."""
-    with sessions.begin() as session:
-        for out in outs:
-            session.execute(update(Delivery).where(Delivery.id == out.delivery_id, Delivery.status == "sending",
-                                                   Delivery.attempts == out.attempt)
-                            .values(status="pending", attempts=Delivery.attempts - 1, lease_until=None)
+        row = session.execute(update(Delivery).where(Delivery.id == delivery_id, _free(now), _step_open())
+                              .values(status="sending", lease_until=lease_until, attempts=Delivery.attempts + 1)
+                              .returning(Delivery.attempts, Delivery.channel, Delivery.notification_id)
+                              .execution_options(synchronize_session=False)).first()
+        if row is None:
+            session.execute(update(Delivery).where(Delivery.id == delivery_id, _free(now), ~_step_open())
+                            .values(status="cancelled", lease_until=None)
                             .execution_options(synchronize_session=False))
+            return None
+        n = session.execute(select(Notification.subject, Notification.body, Notification.payload,
+                                   Notification.office_id, User.email)
+                            .join(User, User.id == Notification.user_id)
+                            .where(Notification.id == row.notification_id)).one()
+        out = dict(delivery_id=delivery_id, attempt=row.attempts, channel=row.channel, subject=n.subject,
+                   text=n.body)
+        if row.channel == "email":
+            out["to_address"] = n.email
+        elif row.channel == "webhook":
+            url, secret = _TickCache(session, CalendarCache(), settings).webhook(n.office_id) if n.office_id \
+                else (settings.webhook_url, settings.webhook_secret)
+            payload = dict((n.payload or {}).get("webhook") or {})
+            payload["delivery_id"] = delivery_id
+            out.update(url=url, secret=secret, payload=payload)
+        return Outgoing(**out)
+
+
+def gate(sessions: sessionmaker[Session], settings: Settings, out: Outgoing, now: datetime) -> None:
+    """Right before the point of no return (SMTP DATA): is this attempt still ours and the
+    step still open? If so the lease is renewed for the time the server may take to accept,
+    so no other worker starts the same send meanwhile. If not, NotSent: nothing is sent
+    (and a delivery whose step closed is cancelled)."""
+    with sessions.begin() as session:
+        renewed = session.execute(update(Delivery).where(_fence(out), _step_open())
+                                  .values(lease_until=now + timedelta(seconds=settings.send_lease_seconds))
+                                  .execution_options(synchronize_session=False)).rowcount
+        if renewed:
+            return
+        closed = session.execute(update(Delivery).where(_fence(out, "sending", "cancelled"), ~_step_open())
+                                 .values(status="cancelled", lease_until=None)
+                                 .execution_options(synchronize_session=False)).rowcount
+    raise NotSent("cancelled" if closed else "stale")
 
 
 def backoff(settings: Settings, attempt: int) -> float:
@@ -82,15 +116,17 @@ def backoff(settings: Settings, attempt: int) -> float:
 
 def finish(sessions: sessionmaker[Session], settings: Settings, out: Outgoing, error: SendError | None,
            now: datetime) -> str:
-    """Record the attempt's outcome; fenced by the attempt number so a stale worker changes nothing."""
-    fence = and_(Delivery.id == out.delivery_id, Delivery.status == "sending", Delivery.attempts == out.attempt)
+    """Record the attempt's outcome, fenced by the attempt number so a stale worker changes
+    nothing. A message that went out is recorded "sent" even if its step was closed (and
+    the delivery cancelled) meanwhile; a failed one is then not retried."""
     if error is None:
-        values = dict(status="sent", sent_at=now, lease_until=None, last_error=None)
+        fence, values = _fence(out, "sending", "cancelled"), dict(status="sent", sent_at=now, lease_until=None,
+                                                                   last_error=None)
     elif error.permanent or out.attempt >= settings.max_attempts:
-        values = dict(status="failed", lease_until=None, last_error=str(error)[:1000])
+        fence, values = _fence(out), dict(status="failed", lease_until=None, last_error=str(error)[:1000])
     else:
-        values = dict(status="pending", lease_until=None, last_error=str(error)[:1000],
-                      next_attempt_at=now + timedelta(seconds=backoff(settings, out.attempt)))
+        fence, values = _fence(out), dict(status="pending", lease_until=None, last_error=str(error)[:1000],
+                                          next_attempt_at=now + timedelta(seconds=backoff(settings, out.attempt)))
     with sessions.begin() as session:
         result = session.execute(update(Delivery).where(fence).values(**values)
                                  .execution_options(synchronize_session=False))
@@ -107,30 +143,37 @@ def finish(sessions: sessionmaker[Session], settings: Settings, out: Outgoing, e
 
 def send_many(sessions: sessionmaker[Session], settings: Settings, delivery_ids: list[int],
               clock: Callable[[], datetime]) -> dict[int, str]:
-    """Claim the free ones of `delivery_ids` at once, send each, record each outcome as it comes.
+    """Send each of `delivery_ids` that is free: claim it as its send starts, pass the gate
+    before the point of no return, record the outcome the moment the channel accepted it.
 
-    A send is never started if it could outlive the batch's lease (the tick would hand the
-    delivery to another worker meanwhile): the rest is released and re-enqueued by the tick.
+    Returns each attempted delivery's new status ("sent", "pending" for a retry, "failed",
+    "cancelled" when its step closed, "stale" when another attempt owns it now); ids not
+    free to send are left out. Claiming one at a time means a worker killed mid-batch holds
+    only the one delivery it was sending; the rest are sent by the redelivered message.
     """
-    started = clock()
-    outs = claim_many(sessions, settings, delivery_ids, started)
-    lease_end = started + timedelta(seconds=settings.send_lease_seconds)
-    # Stay well inside the lease so a slow-but-alive worker never overlaps a reclaim.
+    # Commands stay well inside the lease; the wait for the server to accept DATA gets most
+    # of the (renewed) lease, so a slow server is waited for rather than sent to twice.
     timeout = max(1.0, min(10.0, settings.send_lease_seconds / 3))
+    sender = Sender(settings, timeout=timeout, accept_timeout=max(timeout, settings.send_lease_seconds - timeout))
     result: dict[int, str] = {}
-    for i, out in enumerate(outs):
-        if clock() + timedelta(seconds=timeout * 1.5) > lease_end:
-            release(sessions, outs[i:])
-            result.update((o.delivery_id, "released") for o in outs[i:])
-            break
-        try:
-            send(settings, out, timeout=timeout)
-            error = None
-        except SendError as exc:
-            error = exc
-        except Exception as exc:  # a bug in a channel must still end as a visible attempt
-            error = SendError(f"{exc.__class__.__name__}: {exc}")
-        result[out.delivery_id] = finish(sessions, settings, out, error, clock())
+    try:
+        for delivery_id in delivery_ids:
+            out = claim(sessions, settings, delivery_id, clock())
+            if out is None:
+                continue
+            try:
+                sender.send(out, lambda: gate(sessions, settings, out, clock()))
+                error = None
+            except NotSent as exc:
+                result[delivery_id] = exc.status
+                continue
+            except SendError as exc:
+                error = exc
+            except Exception as exc:  # a bug in a channel must still end as a visible attempt
+                error = SendError(f"{exc.__class__.__name__}: {exc}")
+            result[delivery_id] = finish(sessions, settings, out, error, clock())
+    finally:
+        sender.close()
     return result
 
 

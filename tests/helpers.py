@@ -1,8 +1,11 @@
 """Driving an SOP instance through the engine the way its actors would; a real webhook receiver."""
+import asyncio
+import email
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from engine.models import HumanTask
@@ -58,3 +61,43 @@ def webhook_receiver(statuses=()):
     finally:
         server.shutdown()
         server.server_close()
+
+
+class SmtpSink:
+    """An aiosmtpd server on a fixed port that can be started late (SMTP down, then up), and
+    be slow: `delays` holds seconds to wait before answering RCPT, DATA (a server slow to
+    accept: it has the message only at the end of the wait, as a real one commits it before
+    answering) or QUIT; `rcpt_reply` replaces RCPT's "250 OK" (say, "451 ..."). `events`
+    records each command as it arrives; `messages` each accepted message."""
+
+    def __init__(self, port: int, **delays: float):
+        self.port, self.messages, self.events, self.controller = port, [], [], None
+        self.delays, self.rcpt_reply = dict(delays), None
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.events.append("RCPT")
+        await asyncio.sleep(self.delays.get("rcpt", 0))
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.events.append("DATA")
+        await asyncio.sleep(self.delays.get("data", 0))
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.events.append("QUIT")
+        await asyncio.sleep(self.delays.get("quit", 0))
+        return "221 Bye"
+
+    def start(self):
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self):
+        if self.controller:
+            self.controller.stop()
+            self.controller = None

@@ -8,7 +8,6 @@ tick, lease and backoff keep the whole file under two minutes on 2 cores.
 """
 from __future__ import annotations
 
-import email
 import json
 import os
 import shutil
@@ -22,14 +21,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 
 from engine.models import Deadline, Delivery, Notification, User
 from engine.notify import verify
 
 from .conftest import REDIS_URL, service_missing
-from .helpers import open_task, webhook_receiver
+from .helpers import SmtpSink, open_task, webhook_receiver
 from .sopdata import DPMK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,26 +52,6 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
 
 
 # ---- real outside parts ------------------------------------------------------------------------
-
-class SmtpSink:
-    """An aiosmtpd server on a fixed port that can be started late (SMTP down, then up)."""
-
-    def __init__(self, port: int):
-        self.port, self.messages, self.controller = port, [], None
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-    def start(self):
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self):
-        if self.controller:
-            self.controller.stop()
-            self.controller = None
-
 
 @pytest.fixture
 def smtp():
