@@ -257,6 +257,21 @@ def beat():
     os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.app", "beat", "--loglevel", "INFO"])
 
 
+@main.command()
+@click.pass_context
+def status(ctx):
+    """Heartbeats of the deadline tick, beats and workers, and the outbox; exit 1 if one is silent."""
+    from .heartbeat import report
+    svc = services(ctx)
+    with svc.engine.connect() as conn:
+        lines, wrong = report(conn, svc.settings, datetime.now(ZoneInfo("UTC")))
+    for line in lines:
+        click.echo(line)
+    if wrong:
+        click.echo("error: " + "; ".join(wrong), err=True)
+        ctx.exit(1)
+
+
 @main.command("tick")
 @click.pass_context
 def tick(ctx):

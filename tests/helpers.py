@@ -68,11 +68,15 @@ class SmtpSink:
     be slow: `delays` holds seconds to wait before answering RCPT, DATA (a server slow to
     accept: it has the message only at the end of the wait, as a real one commits it before
     answering) or QUIT; `rcpt_reply` replaces RCPT's "250 OK" (say, "451 ..."). `events`
-    records each command as it arrives; `messages` each accepted message."""
+    records each command as it arrives; `messages` each accepted message.
 
-    def __init__(self, port: int, **delays: float):
+    A client that disconnects during a slow DATA: aiosmtpd drops the message (it cancels the
+    handler); with `keep_orphans` the message is kept, as a real server that had already
+    queued it (Postfix after its cleanup daemon took it) would deliver it anyway."""
+
+    def __init__(self, port: int, keep_orphans: bool = False, **delays: float):
         self.port, self.messages, self.events, self.controller = port, [], [], None
-        self.delays, self.rcpt_reply = dict(delays), None
+        self.delays, self.rcpt_reply, self.keep_orphans = dict(delays), None, keep_orphans
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         self.events.append("RCPT")
@@ -84,9 +88,13 @@ class SmtpSink:
 
     async def handle_DATA(self, server, session, envelope):
         self.events.append("DATA")
-        await asyncio.sleep(self.delays.get("data", 0))
-        self.messages.append(email.message_from_bytes(envelope.content))
+        accept = self._accept(envelope.content)
+        await (asyncio.shield(accept) if self.keep_orphans else accept)
         return "250 OK"
+
+    async def _accept(self, content: bytes) -> None:
+        await asyncio.sleep(self.delays.get("data", 0))
+        self.messages.append(email.message_from_bytes(content))
 
     async def handle_QUIT(self, server, session, envelope):
         self.events.append("QUIT")

@@ -41,6 +41,10 @@ def make_app(settings: Settings | None = None) -> Celery:
         if prefix:
             transport["global_keyprefix"] = prefix  # lets several installations (or tests) share one Redis
     app = Celery("lajur", broker=settings.broker_url, include=["workers.tasks"])
+    from . import logs
+    from .heartbeat import WorkerHeartbeat
+    logs.install()  # quiet ticks, JSON lines
+    app.steps["worker"].add(WorkerHeartbeat)
     if settings.broker_url.startswith("redis://"):
         # kombu's Redis transport, except that a Redis restart cannot stop the worker (see broker.py)
         app.conf.broker_transport = "workers.broker:Transport"
@@ -72,6 +76,7 @@ def make_app(settings: Settings | None = None) -> Celery:
             },
         },
         beat_schedule_filename=str(settings.data_dir / f"celerybeat-schedule-{settings.queue}"),
+        beat_scheduler="workers.heartbeat:Scheduler",  # Celery's default one, plus a heartbeat
     )
     app.conf.lajur_settings = settings
     if settings.broker_url.startswith("sqla+"):
