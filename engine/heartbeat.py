@@ -104,7 +104,8 @@ class Watch:
         """(new problems, recovered ones) since the last call."""
         now_wrong = problems(beats, self.me)
         new = [text for key, text in now_wrong.items() if key not in self.warned]
-        recovered = [f"{key[0]} {key[1]} is back" for key in self.warned if key not in now_wrong]
+        recovered = [("the deadline tick runs again" if key == TICK else f"{key[0]} {key[1]} is back")
+                     for key in self.warned if key not in now_wrong]
         self.warned = now_wrong
         return new, recovered
 

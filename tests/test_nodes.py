@@ -22,6 +22,7 @@ from webui import create_app
 from .helpers import open_task
 from .sopdata import DPMK
 from .test_workers import ROOT, Celery, free_port, wait_for
+from .test_workers import celery_env, redis_broker, smtp, webhook  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql"])
 
@@ -167,7 +168,7 @@ def test_heartbeats_a_stopped_tick_is_noticed_and_logs_are_quiet_json(services, 
         assert "error: the deadline tick has not run for" in done.stderr and "beat beat@" in done.stderr
         assert "STALE" in done.stdout
         nodes.start("beat", **env)
-        wait_for(lambda: b"tick deadline is back" in worker.log_path.read_bytes(), 30, "the tick back")
+        wait_for(lambda: b"the deadline tick runs again" in worker.log_path.read_bytes(), 30, "the tick back")
     except AssertionError:
         print(nodes.logs())
         raise

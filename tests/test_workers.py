@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from engine.models import Deadline, Delivery, Notification, User
+from engine.models import Deadline, Delivery, Notification, ProcessHeartbeat, User
 from engine.notify import verify
 
 from .conftest import REDIS_URL, service_missing
@@ -269,6 +269,13 @@ def all_sent(services, task_ids):
     return email_statuses(services, task_ids).get("sent") == len(task_ids)
 
 
+def beat_ticked(services, beat) -> bool:
+    """The beat process wrote its heartbeat, which it does right after its first tick."""
+    with services.sessions() as session:
+        return session.scalar(select(func.count()).select_from(ProcessHeartbeat).where(
+            ProcessHeartbeat.kind == "beat", ProcessHeartbeat.name.endswith(f":{beat.pid}"))) == 1
+
+
 def assert_each_delivered_once(services, task_ids, smtp) -> None:
     """One notification and one email delivery per warning, every one sent, and the SMTP
     server got exactly one message per delivery (no loss, no duplicate)."""
@@ -414,7 +421,7 @@ def test_exactly_once_through_kill_9_of_beat(services, demo, celery, smtp, redis
         first = email_statuses(services, task_ids)
         time.sleep(1.5)  # no tick at all meanwhile: warnings fall due unfired
         beat = celery.start("beat", LAJUR_BROKER_URL=redis_broker)
-        wait_for(lambda: b"Sending due task" in beat.log_path.read_bytes(), 15, "the restarted beat's first tick")
+        wait_for(lambda: beat_ticked(services, beat), 15, "the restarted beat's first tick")
         celery.kill9(beat)  # right at its first tick, with its schedule file just written
         second = email_statuses(services, task_ids)
         time.sleep(0.5)
@@ -523,3 +530,46 @@ def test_fault_reminders_through_kills_restarts_and_an_smtp_outage(services, dem
         by_id.setdefault(m["X-Lajur-Delivery"], set()).add(m["Message-ID"])
     assert all(len(ids) == 1 for ids in by_id.values())  # a duplicate is recognisable as one
     assert duplicates <= 3  # only a kill while the server held a DATA can make one
+
+
+# ---- the kombu hook (workers/broker.py) ------------------------------------------------------------
+
+def test_kombu_hook_guard(tmp_path):
+    """workers/broker.py subclasses kombu's private Redis QoS; kombu and celery are pinned
+    exactly for it. This fails loudly when an upgrade moves what the hook relies on: then
+    re-check the hook (see its docstring) and the Redis restart test before moving the pins."""
+    import collections
+    import inspect
+    import tomllib
+    import types
+
+    import celery
+    import kombu
+    from kombu.transport import redis, virtual
+
+    from engine.config import Settings
+    from workers import broker
+    from workers.app import make_app
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = dict(d.split("==") for d in deps if "==" in d)
+    assert (kombu.__version__, celery.__version__) == (pins["kombu"], pins["celery"]), \
+        "kombu/celery differ from the exact pins the Redis QoS hook was tested with"
+    assert str(inspect.signature(redis.QoS.restore_unacked)) == "(self, client=None)"
+    assert str(inspect.signature(redis.QoS.ack)) == "(self, delivery_tag)"
+    assert str(inspect.signature(redis.QoS.reject)) == "(self, delivery_tag, requeue=False)"
+    assert redis.Channel.QoS is redis.QoS and redis.Transport.Channel is redis.Channel
+    # the behaviour on a channel whose connection is gone: dropped, not raised
+    channel = types.SimpleNamespace(connection=None, do_restore=False)
+    qos = broker.QoS(channel)
+    assert isinstance(qos._delivered, collections.OrderedDict)
+    qos._delivered.update(a=object(), b=object())
+    qos.ack("a")
+    qos.reject("b")
+    assert qos.restore_unacked() is None and not qos._delivered
+    assert isinstance(qos, virtual.QoS)
+    # and Celery plugs it in for redis:// URLs
+    settings = Settings.from_env({"LAJUR_DATA_DIR": str(tmp_path), "LAJUR_BROKER_URL": "redis://127.0.0.1:1/0"})
+    app = make_app(settings)
+    assert type(app.connection_for_write().transport) is broker.Transport
+

@@ -95,7 +95,7 @@ def prepare_sql_broker(url: str, queue: str, transport_options: dict, attempts: 
     for attempt in range(attempts):
         try:
             with Connection(url, transport_options=transport_options) as conn:
-                conn.default_channel._get_or_create(queue)
+                conn.default_channel.queue_declare(queue=queue)  # creates the row (kombu's public channel API)
             return
         except Exception:
             if attempt == attempts - 1:
