@@ -229,8 +229,8 @@ def show(ctx, username, instance_id):
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="LAJUR_HOST")
+@click.option("--port", default=5000, show_default=True, type=int, envvar="LAJUR_PORT")
 def web(host, port):
     """Serve the web app (gunicorn)."""
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"{host}:{port}",

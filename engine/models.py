@@ -312,7 +312,9 @@ class Notification(Base):
 
 
 class Delivery(Base):
-    """Sending one notification over one outside channel (email, webhook), at most once.
+    """Sending one notification over one outside channel (email, webhook): one row, one
+    send at a time, a second copy only if a worker dies between the receiver's accepting and
+    the commit of "sent" (engine/notify.py says why that window cannot close).
 
     The unique key makes a second delivery row impossible; the status/lease claim makes a
     second send by a concurrent worker impossible; retries are recorded here.

@@ -221,9 +221,8 @@ class Sender:
     reused for each message, QUIT at `close`) and one HTTP session.
 
     `send(out, gate)` does everything that can be undone, then calls `gate()` right before
-    the point of no return (SMTP DATA); a gate that raises NotSent stops the message there.
-    A webhook has nothing to undo before its POST, so the claim just before is its check.
-    `send` returns once the message is accepted, or raises SendError.
+    the point of no return (SMTP DATA, the webhook POST); a gate that raises NotSent stops
+    the message there. `send` returns once the message is accepted, or raises SendError.
     """
 
     def __init__(self, settings: Settings, timeout: float, accept_timeout: float):
@@ -237,7 +236,7 @@ class Sender:
         if out.channel == "email":
             self._email(out, gate)
         elif out.channel == "webhook":
-            self._webhook(out)
+            self._webhook(out, gate)
         else:
             raise SendError(f"unknown channel {out.channel!r}", permanent=True)
 
@@ -267,6 +266,13 @@ class Sender:
             raise
         return smtp
 
+    def _rset(self) -> None:
+        """End the mail transaction without sending; a session that cannot is dropped."""
+        try:
+            self._smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+
     def _drop(self) -> None:
         smtp, self._smtp = self._smtp, None
         if smtp is not None:
@@ -287,11 +293,11 @@ class Sender:
                     raise
                 continue
             if code != 250:
-                smtp.rset()
+                self._rset()
                 raise SendError(f"MAIL FROM refused: {code} {reply!r}"[:900], permanent=500 <= code < 600)
             code, reply = smtp.rcpt(out.to_address)
             if code not in (250, 251):
-                smtp.rset()
+                self._rset()
                 raise SendError(f"recipient refused: {code} {reply!r}"[:900], permanent=500 <= code < 600)
             return smtp
         raise AssertionError("unreachable")
@@ -310,7 +316,7 @@ class Sender:
             try:
                 gate()
             except NotSent:
-                smtp.rset()
+                self._rset()
                 raise
             smtp.sock.settimeout(self.accept_timeout)  # a slow server is waited for, not sent to twice
             code, reply = smtp.data(data)
@@ -329,12 +335,13 @@ class Sender:
             raise SendError(error) from None
 
     # ---- webhook -------------------------------------------------------------------------
-    def _webhook(self, out: Outgoing) -> None:
+    def _webhook(self, out: Outgoing, gate: Callable[[], None]) -> None:
         if not out.url or not out.secret:
             raise SendError("no webhook URL/secret configured for this office", permanent=True)
         body = json.dumps(out.payload, ensure_ascii=False, sort_keys=True).encode()
         headers = {"Content-Type": "application/json; charset=utf-8", "X-Lajur-Signature": sign(out.secret, body),
                    "X-Lajur-Delivery": str(out.delivery_id), "User-Agent": "Lajur-webhook/1"}
+        gate()
         if self._http is None:
             self._http = requests.Session()
         try:

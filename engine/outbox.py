@@ -46,7 +46,7 @@ def cancel_task_deliveries(connection: Connection | Session, task_ids: list[int]
     """Cancel the deliveries of steps that just closed, in the caller's transaction: the
     pending ones and the ones being sent. A worker in the middle of such a send learns it at
     the gate before DATA (and sends nothing), or, past that point, records "sent" anyway
-    (its `finish` accepts a cancelled row: the message went out). Returns the rows changed.
+    (its outcome is recorded over a cancelled row: the message went out). Returns the rows changed.
 
     The one function every path that closes a step (completion, cancellation) calls."""
     if not task_ids:
@@ -57,80 +57,113 @@ def cancel_task_deliveries(connection: Connection | Session, task_ids: list[int]
     ).rowcount
 
 
-def claim(sessions: sessionmaker[Session], settings: Settings, delivery_id: int, now: datetime) -> Outgoing | None:
-    """Take the delivery for one send attempt as the send starts, or None if it is sent,
-    being sent, not due, or its step is closed (then it is cancelled here).
+def claim_many(sessions: sessionmaker[Session], settings: Settings, delivery_ids: list[int],
+               now: datetime) -> list[Outgoing]:
+    """Take those of the deliveries that are free for a send attempt (one transaction); the
+    ones whose step closed are cancelled instead.
 
     The conditional UPDATE is the lock: of two workers holding the same id (a redelivered
     message, a re-enqueue) exactly one matches the row. The attempt number it returns is
-    the fencing token `gate` and `finish` check.
+    the fencing token the gate and the outcome check.
     """
+    if not delivery_ids:
+        return []
     lease_until = now + timedelta(seconds=settings.send_lease_seconds)
     with sessions.begin() as session:
-        row = session.execute(update(Delivery).where(Delivery.id == delivery_id, _free(now), _step_open())
-                              .values(status="sending", lease_until=lease_until, attempts=Delivery.attempts + 1)
-                              .returning(Delivery.attempts, Delivery.channel, Delivery.notification_id)
-                              .execution_options(synchronize_session=False)).first()
-        if row is None:
-            session.execute(update(Delivery).where(Delivery.id == delivery_id, _free(now), ~_step_open())
-                            .values(status="cancelled", lease_until=None)
-                            .execution_options(synchronize_session=False))
-            return None
-        n = session.execute(select(Notification.subject, Notification.body, Notification.payload,
-                                   Notification.office_id, User.email)
-                            .join(User, User.id == Notification.user_id)
-                            .where(Notification.id == row.notification_id)).one()
-        out = dict(delivery_id=delivery_id, attempt=row.attempts, channel=row.channel, subject=n.subject,
-                   text=n.body)
-        if row.channel == "email":
-            out["to_address"] = n.email
-        elif row.channel == "webhook":
-            url, secret = _TickCache(session, CalendarCache(), settings).webhook(n.office_id) if n.office_id \
-                else (settings.webhook_url, settings.webhook_secret)
-            payload = dict((n.payload or {}).get("webhook") or {})
-            payload["delivery_id"] = delivery_id
-            out.update(url=url, secret=secret, payload=payload)
-        return Outgoing(**out)
-
-
-def gate(sessions: sessionmaker[Session], settings: Settings, out: Outgoing, now: datetime) -> None:
-    """Right before the point of no return (SMTP DATA): is this attempt still ours and the
-    step still open? If so the lease is renewed for the time the server may take to accept,
-    so no other worker starts the same send meanwhile. If not, NotSent: nothing is sent
-    (and a delivery whose step closed is cancelled)."""
-    with sessions.begin() as session:
-        renewed = session.execute(update(Delivery).where(_fence(out), _step_open())
-                                  .values(lease_until=now + timedelta(seconds=settings.send_lease_seconds))
-                                  .execution_options(synchronize_session=False)).rowcount
-        if renewed:
-            return
-        closed = session.execute(update(Delivery).where(_fence(out, "sending", "cancelled"), ~_step_open())
-                                 .values(status="cancelled", lease_until=None)
-                                 .execution_options(synchronize_session=False)).rowcount
-    raise NotSent("cancelled" if closed else "stale")
+        session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids), _free(now), ~_step_open())
+                        .values(status="cancelled", lease_until=None).execution_options(synchronize_session=False))
+        rows = session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids), _free(now))
+                               .values(status="sending", lease_until=lease_until, attempts=Delivery.attempts + 1)
+                               .returning(Delivery.id, Delivery.attempts, Delivery.channel, Delivery.notification_id)
+                               .execution_options(synchronize_session=False)).all()
+        if not rows:
+            return []
+        notes = {n.id: n for n in session.execute(
+            select(Notification.id, Notification.subject, Notification.body, Notification.payload,
+                   Notification.office_id, User.email)
+            .join(User, User.id == Notification.user_id)
+            .where(Notification.id.in_({r.notification_id for r in rows})))}
+        cache = _TickCache(session, CalendarCache(), settings)
+        claimed = []
+        for row in sorted(rows, key=lambda r: r.id):
+            n = notes[row.notification_id]
+            out = dict(delivery_id=row.id, attempt=row.attempts, channel=row.channel, subject=n.subject,
+                       text=n.body)
+            if row.channel == "email":
+                out["to_address"] = n.email
+            elif row.channel == "webhook":
+                url, secret = cache.webhook(n.office_id) if n.office_id \
+                    else (settings.webhook_url, settings.webhook_secret)
+                payload = dict((n.payload or {}).get("webhook") or {})
+                payload["delivery_id"] = row.id
+                out.update(url=url, secret=secret, payload=payload)
+            claimed.append(Outgoing(**out))
+        return claimed
 
 
 def backoff(settings: Settings, attempt: int) -> float:
     return min(settings.backoff_max_seconds, settings.backoff_seconds * (2 ** max(0, attempt - 1)))
 
 
-def finish(sessions: sessionmaker[Session], settings: Settings, out: Outgoing, error: SendError | None,
-           now: datetime) -> str:
-    """Record the attempt's outcome, fenced by the attempt number so a stale worker changes
-    nothing. A message that went out is recorded "sent" even if its step was closed (and
-    the delivery cancelled) meanwhile; a failed one is then not retried."""
-    if error is None:
-        fence, values = _fence(out, "sending", "cancelled"), dict(status="sent", sent_at=now, lease_until=None,
-                                                                   last_error=None)
-    elif error.permanent or out.attempt >= settings.max_attempts:
-        fence, values = _fence(out), dict(status="failed", lease_until=None, last_error=str(error)[:1000])
-    else:
-        fence, values = _fence(out), dict(status="pending", lease_until=None, last_error=str(error)[:1000],
-                                          next_attempt_at=now + timedelta(seconds=backoff(settings, out.attempt)))
-    with sessions.begin() as session:
-        result = session.execute(update(Delivery).where(fence).values(**values)
-                                 .execution_options(synchronize_session=False))
-        if result.rowcount == 1 and values["status"] == "failed":
+class _Attempts:
+    """The send attempts of one batch: the gate before each point of no return, and the
+    outcome of each, committed as early as it can be.
+
+    Gate: is this attempt still ours and the step still open? If so the lease is renewed
+    for the time the receiver may take to accept, so no other worker starts the same send
+    meanwhile; if not, NotSent (a delivery whose step closed is cancelled) and nothing goes
+    out. Outcome: fenced by the attempt number, so a stale worker changes nothing; a message
+    that went out is recorded "sent" even if its step closed (and the delivery was
+    cancelled) meanwhile, a failed one is then not retried. An email's outcome is committed
+    at once, before QUIT; a webhook's in the transaction of the next gate (which follows at
+    once: nothing but building the next request lies between), saving a commit per send.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings, clock: Callable[[], datetime]):
+        self.sessions, self.settings, self.clock = sessions, settings, clock
+        self.result: dict[int, str] = {}
+        self._deferred: tuple[Outgoing, SendError | None] | None = None
+
+    def gate(self, out: Outgoing) -> None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            self._record_deferred(session, now)
+            renewed = session.execute(update(Delivery).where(_fence(out), _step_open())
+                                      .values(lease_until=now + timedelta(seconds=self.settings.send_lease_seconds))
+                                      .execution_options(synchronize_session=False)).rowcount
+            if renewed:
+                return
+            closed = session.execute(update(Delivery).where(_fence(out, "sending", "cancelled"), ~_step_open())
+                                     .values(status="cancelled", lease_until=None)
+                                     .execution_options(synchronize_session=False)).rowcount
+        raise NotSent("cancelled" if closed else "stale")
+
+    def outcome(self, out: Outgoing, error: SendError | None) -> None:
+        self._deferred = (out, error)
+        if out.channel != "webhook":
+            self.flush()
+
+    def flush(self) -> None:
+        if self._deferred is not None:
+            with self.sessions.begin() as session:
+                self._record_deferred(session, self.clock())
+
+    def _record_deferred(self, session: Session, now: datetime) -> None:
+        if self._deferred is None:
+            return
+        (out, error), self._deferred = self._deferred, None
+        settings = self.settings
+        if error is None:
+            fence, values = _fence(out, "sending", "cancelled"), dict(status="sent", sent_at=now, lease_until=None,
+                                                                       last_error=None)
+        elif error.permanent or out.attempt >= settings.max_attempts:
+            fence, values = _fence(out), dict(status="failed", lease_until=None, last_error=str(error)[:1000])
+        else:
+            fence, values = _fence(out), dict(status="pending", lease_until=None, last_error=str(error)[:1000],
+                                              next_attempt_at=now + timedelta(seconds=backoff(settings, out.attempt)))
+        changed = session.execute(update(Delivery).where(fence).values(**values)
+                                  .execution_options(synchronize_session=False)).rowcount
+        if changed and values["status"] == "failed":
             d = session.get(Delivery, out.delivery_id)
             task = session.get(HumanTask, d.human_task_id) if d.human_task_id else None
             session.add(AuditEvent(office_id=task.office_id if task else None,
@@ -138,43 +171,41 @@ def finish(sessions: sessionmaker[Session], settings: Settings, out: Outgoing, e
                                    at=now, kind="reminder_failed", step=task.bpmn_id if task else None,
                                    data={"delivery": d.id, "channel": d.channel, "attempts": d.attempts,
                                          "error": values["last_error"]}))
-        return values["status"] if result.rowcount == 1 else "stale"
+        self.result[out.delivery_id] = values["status"] if changed else "stale"
 
 
 def send_many(sessions: sessionmaker[Session], settings: Settings, delivery_ids: list[int],
               clock: Callable[[], datetime]) -> dict[int, str]:
-    """Send each of `delivery_ids` that is free: claim it as its send starts, pass the gate
-    before the point of no return, record the outcome the moment the channel accepted it.
+    """Claim the free ones of `delivery_ids` at once, then send each: the gate right before
+    its point of no return checks the step is still open, and its outcome is recorded the
+    moment the receiver accepted it (see `_Attempts`).
 
     Returns each attempted delivery's new status ("sent", "pending" for a retry, "failed",
     "cancelled" when its step closed, "stale" when another attempt owns it now); ids not
-    free to send are left out. Claiming one at a time means a worker killed mid-batch holds
-    only the one delivery it was sending; the rest are sent by the redelivered message.
+    free to send are left out.
     """
     # Commands stay well inside the lease; the wait for the server to accept DATA gets most
     # of the (renewed) lease, so a slow server is waited for rather than sent to twice.
     timeout = max(1.0, min(10.0, settings.send_lease_seconds / 3))
     sender = Sender(settings, timeout=timeout, accept_timeout=max(timeout, settings.send_lease_seconds - timeout))
-    result: dict[int, str] = {}
+    attempts = _Attempts(sessions, settings, clock)
     try:
-        for delivery_id in delivery_ids:
-            out = claim(sessions, settings, delivery_id, clock())
-            if out is None:
-                continue
+        for out in claim_many(sessions, settings, delivery_ids, clock()):
             try:
-                sender.send(out, lambda: gate(sessions, settings, out, clock()))
+                sender.send(out, lambda: attempts.gate(out))
                 error = None
             except NotSent as exc:
-                result[delivery_id] = exc.status
+                attempts.result[out.delivery_id] = exc.status
                 continue
             except SendError as exc:
                 error = exc
             except Exception as exc:  # a bug in a channel must still end as a visible attempt
                 error = SendError(f"{exc.__class__.__name__}: {exc}")
-            result[delivery_id] = finish(sessions, settings, out, error, clock())
+            attempts.outcome(out, error)
+        attempts.flush()
     finally:
         sender.close()
-    return result
+    return attempts.result
 
 
 def create_test_notification(session: Session, settings: Settings, user: User, now: datetime) -> list[int]:
