@@ -477,10 +477,13 @@ def _kill_mid_send(celery, workers, i, smtp, in_data: bool, env: dict):
 def test_fault_reminders_through_kills_restarts_and_an_smtp_outage(services, demo, celery, smtp, private_redis):
     """Issue 12's fault test: 2 workers and 2 beats, a mail server that takes 0.3 s to accept
     a message (and delivers it even if the client is gone by then); meanwhile 6 kill -9 of a
-    worker mid-send (3 of them while the server holds a DATA: each a duplicate by nature), a
-    kill -9 of a beat, Redis restarted empty, the mail server down for 20 s. In-app
-    reminders exactly once, no email lost; duplicate emails are counted (printed: the
-    figures in bench/README.md), and every copy has the same Message-ID."""
+    worker mid-send (3 of them timed to a DATA in progress), a kill -9 of a beat, Redis
+    restarted empty, the mail server down for 20 s. In-app reminders exactly once, no email
+    lost. A kill while the server holds a DATA of the killed worker makes a duplicate by
+    nature (the server delivers, the worker never heard so): with a server this slow most
+    of a send is that wait, so most kills do. Duplicates are counted (printed: the figures
+    in bench/README.md) and bounded by the sends the kills interrupted (2 children each),
+    and every copy has the same Message-ID."""
     smtp.delays["data"], smtp.keep_orphans = 0.3, True
     smtp.start()
     env = {"LAJUR_BROKER_URL": private_redis.url, "LAJUR_MAX_ATTEMPTS": "40"}  # the test's backoff is 0.5-1 s
@@ -529,7 +532,7 @@ def test_fault_reminders_through_kills_restarts_and_an_smtp_outage(services, dem
     for m in smtp.messages:
         by_id.setdefault(m["X-Lajur-Delivery"], set()).add(m["Message-ID"])
     assert all(len(ids) == 1 for ids in by_id.values())  # a duplicate is recognisable as one
-    assert duplicates <= 3  # only a kill while the server held a DATA can make one
+    assert duplicates <= 2 * 6  # only a send a kill interrupted can be sent twice
 
 
 # ---- the kombu hook (workers/broker.py) ------------------------------------------------------------
