@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import deadlines, outbox
-from engine.models import Delivery, User
+from engine.models import AuditEvent, Delivery, User
 
 from .helpers import SmtpSink, open_task
 from .sopdata import DPMK, STEP_DATA
@@ -124,6 +124,10 @@ def test_a_temporary_refusal_is_retried_and_a_permanent_one_is_not(services, dem
     sink.rcpt_reply = "550 5.1.1 no such mailbox"
     assert outbox.send_many(services.sessions, mail_settings, ids[1:2], lambda: DUE) == {ids[1]: "failed"}
     assert sink.messages == []
+    with services.sessions() as session:  # a failure is visible in the instance's trail
+        event = session.scalar(select(AuditEvent).where(AuditEvent.kind == "reminder_failed"))
+    assert event.human_task_id == task_id and event.data["delivery"] == ids[1]
+    assert event.data["error"].startswith("recipient refused: 550")
 
 
 def test_smtp_down_fails_the_batch_fast_and_retries_later(services, demo, mail_settings, sink):
