@@ -6,7 +6,14 @@ UPDATE (status + lease + attempt number) before any network traffic, so two work
 never both send it; a worker killed mid-send leaves a lease that expires and the tick
 enqueues it again (`deadlines.due_for_enqueue`).
 
-This module knows nothing of Celery: `workers/` calls `send_many`.
+A reminder goes out only while its step is open: the claim skips (and cancels) deliveries
+of closed steps, and right before the point of no return (SMTP DATA, the webhook POST) a
+gate checks the step again and renews the lease. Closing a step cancels its pending and
+in-flight deliveries (`cancel_task_deliveries`, called by the engine's completion and
+cancellation paths), which the gate of a send under way then sees. Email stays
+at-least-once: see engine/notify.py for the window that no protocol closes.
+
+This module knows nothing of Celery: `workers/` and `lajur notify test` call `send_many`.
 """
 from __future__ import annotations
 
