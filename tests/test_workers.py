@@ -408,7 +408,7 @@ def test_exactly_once_through_a_redis_restart(services, demo, celery, smtp, priv
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_exactly_once_through_kill_9_of_beat(services, demo, celery, smtp, redis_broker):
     """Beat killed -9 while warnings keep falling due (twice: once mid-stream, once right
-    after its restart, while it writes its schedule file), then restarted."""
+    after its restart, at its first tick), then restarted."""
     smtp.start()
     worker = celery.start("worker", LAJUR_BROKER_URL=redis_broker)
     beat = celery.start("beat", LAJUR_BROKER_URL=redis_broker)
@@ -422,7 +422,7 @@ def test_exactly_once_through_kill_9_of_beat(services, demo, celery, smtp, redis
         time.sleep(1.5)  # no tick at all meanwhile: warnings fall due unfired
         beat = celery.start("beat", LAJUR_BROKER_URL=redis_broker)
         wait_for(lambda: beat_ticked(services, beat), 15, "the restarted beat's first tick")
-        celery.kill9(beat)  # right at its first tick, with its schedule file just written
+        celery.kill9(beat)  # right at its first tick
         second = email_statuses(services, task_ids)
         time.sleep(0.5)
         celery.start("beat", LAJUR_BROKER_URL=redis_broker)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from datetime import datetime, timezone
 
 from celery import Celery
 from kombu import Connection, Queue
@@ -67,7 +68,9 @@ def make_app(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=False,
         beat_schedule={
             # the dashboard's rollup of finished days; hourly, so a restart never leaves a gap long
-            "lajur-dashboard-rollup": {"task": "workers.tasks.build_rollup", "schedule": 3600.0},
+            # (last run "long ago": due when beat starts, as the schedule is not kept across restarts)
+            "lajur-dashboard-rollup": {"task": "workers.tasks.build_rollup", "schedule": 3600.0,
+                                       "last_run_at": datetime(2000, 1, 1, tzinfo=timezone.utc)},
             "lajur-tick": {
                 "task": "workers.tasks.tick",
                 "schedule": settings.tick_seconds,
@@ -75,8 +78,7 @@ def make_app(settings: Settings | None = None) -> Celery:
                 "options": {"expires": max(2.0, settings.tick_seconds * 3)},
             },
         },
-        beat_schedule_filename=str(settings.data_dir / f"celerybeat-schedule-{settings.queue}"),
-        beat_scheduler="workers.heartbeat:Scheduler",  # Celery's default one, plus a heartbeat
+        beat_scheduler="workers.heartbeat:Scheduler",  # in memory, plus a heartbeat
     )
     app.conf.lajur_settings = settings
     if settings.broker_url.startswith("sqla+"):

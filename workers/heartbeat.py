@@ -2,7 +2,11 @@
 
 Both hook into Celery through its documented extension points, no internals:
 - the worker through a bootstep (`app.steps["worker"]`) that uses the worker's own timer;
-- beat through a Scheduler subclass (`beat_scheduler`) whose `tick` also beats.
+- beat through a Scheduler subclass (`beat_scheduler`) whose `tick` also beats. It is Celery's
+  in-memory scheduler, not the default file-backed one: beat has nothing worth persisting
+  (deadlines live in the database), and two beats on one machine sharing a schedule file
+  crash each other (seen: `EOFError` from shelve when both started together), as does a
+  file left half-written by a kill -9.
 
 Each heartbeat writes the process's row and reads the others: a process, or the deadline
 tick, that fell silent is logged as a warning (once, and once more when it is back). The
@@ -18,7 +22,7 @@ import socket
 from datetime import datetime, timezone
 
 from celery import bootsteps
-from celery.beat import PersistentScheduler
+from celery.beat import Scheduler as BaseScheduler
 from sqlalchemy import delete
 from sqlalchemy.pool import NullPool
 
@@ -98,8 +102,8 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
             self.pulse = None
 
 
-class Scheduler(PersistentScheduler):
-    """Celery's default scheduler, plus a heartbeat every `heartbeat_seconds` (beat@host:pid)."""
+class Scheduler(BaseScheduler):
+    """Celery's in-memory scheduler, plus a heartbeat every `heartbeat_seconds` (beat@host:pid)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
