@@ -202,6 +202,8 @@ def read_layout(rows: list[list[Cell]]) -> SopDocument:
         end = len(rows)
     if not body:
         raise ValueError("tabel SOP tidak berisi langkah bernomor")
+    if len({no for no, _, _ in body}) != len(body):
+        raise ValueError(f"nomor langkah ganda: {[no for no, _, _ in body]}")
 
     value_cols = range(actor_cols[-1] + 1, max(len(r) for _, _, r in body))
     hits = {c: sum(1 for _, _, r in body if c < len(r) and parse_minutes(r[c].text) is not None) for c in value_cols}

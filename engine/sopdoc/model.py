@@ -120,8 +120,6 @@ def minutes_text(minutes: int) -> str:
     """The Waktu column text for a Mutu Baku, as SOPs write it."""
     if minutes % WORKING_DAY_MINUTES == 0:
         return f"{minutes // WORKING_DAY_MINUTES} hari"
-    if minutes % 60 == 0 and minutes >= 120:
-        return f"{minutes // 60} jam"
     return f"{minutes} menit"
 
 
@@ -143,3 +141,28 @@ def clean_text(raw: str) -> str:
     text = "\n".join(line for line in lines if line)
     text = re.sub(r" ([.,;:])(?=\s|$)", r"\1", text)
     return text[:MAX_CELL_CHARS]
+
+
+_SYMBOL_NAMES = [
+    (DECISION, ("flowchartdecision", "diamond", "keputusan", "decision", "belah ketupat")),
+    (TERMINATOR, ("flowchartterminator", "roundrect", "roundrectangle", "ellipse", "oval", "terminator", "mulai",
+                  "selesai", "kapsul")),
+    (ACTIVITY, ("flowchartprocess", "flowchartalternateprocess", "rect", "rectangle", "kegiatan", "aktivitas",
+                "proses", "activity")),
+]
+
+
+def symbol_of(name: str) -> str | None:
+    """The SOP symbol a drawn shape stands for, from its geometry name or alt text.
+
+    Connectors, lines and arrows give None: they are not marks of an actor.
+    """
+    words = re.sub(r"[^a-z ]", " ", (name or "").lower()).split()
+    key = "".join(words)
+    if not key or any(w in ("line", "connector", "konektor", "garis", "arrow", "panah") for w in words) \
+            or "connector" in key:
+        return None
+    for kind, names in _SYMBOL_NAMES:
+        if key in names or any(w in names for w in words):
+            return kind
+    return None
