@@ -107,14 +107,14 @@ def _set_field(header: dict, name: str, value: str, problems: list[Problem]) -> 
     elif name == "number":
         header[name] = re.sub(r"\s*/\s*", "/", value) or None
     else:
-        header[name] = re.sub(r"\s+", " ", value) or None
+        header[name] = re.sub(r"^\d{1,2}[.)]\s+", "", re.sub(r"\s+", " ", value)) or None
 
 
 def read_header(rows: list[list[Cell]], problems: list[Problem]) -> dict:
     header: dict = {"number": None, "name": None, "created": None, "revised": None, "approved": None,
                     "approved_by": None, "legal_basis": [], "related_sops": [], "warning": None,
                     "qualifications": [], "equipment": [], "records": []}
-    for row in rows:
+    for r, row in enumerate(rows):
         i = 0
         while i < len(row):
             fields, rest = _label_fields(row[i].text)
@@ -124,6 +124,14 @@ def read_header(rows: list[list[Cell]], problems: list[Problem]) -> dict:
             if not rest and i < len(row):       # the value is the next cell
                 rest = row[i].text
                 i += 1
+            elif not rest:                      # a label paragraph: its value is the paragraphs below it
+                below = []
+                for nxt in rows[r + 1:]:
+                    texts = [c.text for c in nxt if c.text.strip()]
+                    if len(texts) != 1 or _label_fields(texts[0])[0]:
+                        break
+                    below.append(texts[0])
+                rest = "\n".join(below)
             if len(fields) == 2 and fields[0] in _DATE_FIELDS:  # "Tgl. Pengesahan Disahkan Oleh": date, then who
                 m = _DATE_RE.match(rest)
                 _set_field(header, fields[0], m.group(0) if m else "", problems)

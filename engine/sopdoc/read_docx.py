@@ -20,9 +20,11 @@ from .model import DECISION, MAX_CELLS, TERMINATOR, ACTIVITY, Cell, symbol_of
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 NS = {"w": W, "a": "http://schemas.openxmlformats.org/drawingml/2006/main",
       "wp": "http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing",
-      "v": "urn:schemas-microsoft-com:vml"}
+      "v": "urn:schemas-microsoft-com:vml",
+      "pic": "http://schemas.openxmlformats.org/drawingml/2006/picture"}
 _DESCR = etree.XPath(".//wp:docPr/@descr | .//wp:docPr/@title", namespaces=NS)
-_PRST = etree.XPath(".//a:prstGeom/@prst", namespaces=NS)
+# a picture's frame is a prstGeom "rect" too: only drawn shapes count, pictures by their description
+_PRST = etree.XPath(".//a:prstGeom[not(ancestor::pic:pic)]/@prst", namespaces=NS)
 _VML = etree.XPath(".//v:rect | .//v:roundrect | .//v:oval | .//v:shape", namespaces=NS)
 # Word's VML shape types for the flowchart shapes (ShapeType numbers).
 _VML_TYPES = {"_x0000_t4": DECISION, "_x0000_t110": DECISION, "_x0000_t116": TERMINATOR,
