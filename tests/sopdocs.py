@@ -99,7 +99,7 @@ def build_docx(steps=STEPS, marks: str = "text", numbers_row: bool = False) -> b
                 table.cell(row, 2 + a).text = TEXT_MARK[kind]
             else:
                 shapes.append((row, 2 + a, kind))
-        if marks == "shapes" and r > 0 and steps[r - 1][1] is not None and not isinstance(actor, list):
+        if marks == "shapes" and r > 0 and isinstance(steps[r - 1][1], int) and isinstance(actor, int):
             prev = steps[r - 1][1]
             for c in range(min(prev, actor) + 1, max(prev, actor)):
                 shapes.append((row, 2 + c, "connector"))

@@ -12,6 +12,7 @@ import io
 import zipfile
 
 from docx import Document
+from docx.opc.exceptions import OpcError
 from docx.table import _Cell
 from lxml import etree
 
@@ -68,7 +69,7 @@ def read_docx(data: bytes) -> list[list[Cell]]:
             if sum(i.file_size for i in z.infolist()) > MAX_UNCOMPRESSED:
                 raise ValueError("DOCX terlalu besar setelah dibuka")
         document = Document(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, etree.XMLSyntaxError) as exc:
+    except (zipfile.BadZipFile, KeyError, etree.XMLSyntaxError, OpcError) as exc:
         raise ValueError(f"DOCX tidak terbaca: {exc}") from None
     rows: list[list[Cell]] = []
     for child in document.element.body.iterchildren():

@@ -10,6 +10,7 @@ import io
 import zipfile
 
 from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
 
 from .model import ACTIVITY, MAX_CELLS, Cell
 from .read_docx import MAX_UNCOMPRESSED
@@ -31,7 +32,7 @@ def read_xlsx(data: bytes) -> list[list[Cell]]:
             if sum(i.file_size for i in z.infolist()) > MAX_UNCOMPRESSED:
                 raise ValueError("XLSX terlalu besar setelah dibuka")
         book = load_workbook(io.BytesIO(data), data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+    except (zipfile.BadZipFile, KeyError, OSError, InvalidFileException) as exc:
         raise ValueError(f"XLSX tidak terbaca: {exc}") from None
     rows: list[list[Cell]] = []
     for sheet in book.worksheets:
