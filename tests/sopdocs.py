@@ -7,12 +7,22 @@ or as drawn shapes, DrawingML or legacy VML), XLSX (marks as text or filled cell
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from docx import Document
 from docx.oxml import parse_xml
 from docx.oxml.ns import qn
 from openpyxl import Workbook
 from openpyxl.styles import PatternFill
+
+ROOT = Path(__file__).resolve().parent.parent
+LAJUR = [sys.executable, "-m", "engine.cli"]
 
 ACTORS = ["Kepala Dinas", "Sekretaris", "Pengadministrasi Umum"]
 HEADER = [("Nomor SOP", "045/SOP/DISKOMINFO/2025"), ("Tanggal Pembuatan", "5 Maret 2025"),
@@ -168,3 +178,32 @@ def build_html(steps=STEPS) -> bytes:
             + "".join(f"<th>{a}</th>" for a in ACTORS)
             + "<th>Persyaratan/ Kelengkapan</th><th>Waktu</th><th>Output</th></tr>" + "".join(body)
             + "</table></body></html>").encode()
+
+
+@pytest.fixture
+def lajur(tmp_path):
+    env = dict(os.environ, LAJUR_DATA_DIR=str(tmp_path / "data"))
+    env.pop("LAJUR_DATABASE_URL", None)
+
+    def run(*args, ok=True):
+        proc = subprocess.run([*LAJUR, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+        assert (proc.returncode == 0) == ok, proc.stderr or proc.stdout
+        return proc
+    run("migrate")
+    run("seed-demo")
+    run.env = env
+    return run
+
+
+def deployed_document(env, key, version):
+    """The SOP document of a deployed version, read straight from the database."""
+    code = ("import json,sys; from engine.config import Settings; from engine.services import Services; "
+            "from engine.sopdoc.deployed import find_version, document_from_bpmn; "
+            "svc = Services.from_settings(Settings.from_env()); s = svc.sessions(); "
+            f"v = find_version(s, {key!r}, {version}); d = document_from_bpmn(v.bpmn_xml, v.sop); "
+            "print(json.dumps({'actors': d.actors, 'steps': [(x.no, x.text, x.actor, x.minutes, "
+            "x.requirements, x.output, x.decision.tidak_to if x.decision else None) for x in d.steps], "
+            "'lanes': sorted({st['lane'] for st in v.steps.values()}), 'header': d.header}))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)

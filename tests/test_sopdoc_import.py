@@ -9,9 +9,6 @@ hand-written processes/ folders deployed by the demo seed.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,10 +24,10 @@ from engine.sopdoc.read_html import read_html
 from engine.sopdoc.read_xlsx import read_xlsx
 
 from . import sopdocs
+from .sopdocs import deployed_document, lajur  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "sop"
-LAJUR = [sys.executable, "-m", "engine.cli"]
 BPMN = NS["bpmn"]
 
 
@@ -219,35 +216,6 @@ RESOLUTIONS = {
                 "Pengelola Website (Tim Kerja)": "Pengelola Website"},
         decision=("step3", "step1"), add_gateway=True),
 }
-
-
-@pytest.fixture
-def lajur(tmp_path):
-    env = dict(os.environ, LAJUR_DATA_DIR=str(tmp_path / "data"))
-    env.pop("LAJUR_DATABASE_URL", None)
-
-    def run(*args, ok=True):
-        proc = subprocess.run([*LAJUR, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-        assert (proc.returncode == 0) == ok, proc.stderr or proc.stdout
-        return proc
-    run("migrate")
-    run("seed-demo")
-    run.env = env
-    return run
-
-
-def deployed_document(env, key, version):
-    """The SOP document of a deployed version, read straight from the database."""
-    code = ("import json,sys; from engine.config import Settings; from engine.services import Services; "
-            "from engine.sopdoc.deployed import find_version, document_from_bpmn; "
-            "svc = Services.from_settings(Settings.from_env()); s = svc.sessions(); "
-            f"v = find_version(s, {key!r}, {version}); d = document_from_bpmn(v.bpmn_xml, v.sop); "
-            "print(json.dumps({'actors': d.actors, 'steps': [(x.no, x.text, x.actor, x.minutes, "
-            "x.requirements, x.output, x.decision.tidak_to if x.decision else None) for x in d.steps], "
-            "'lanes': sorted({st['lane'] for st in v.steps.values()}), 'header': d.header}))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
 
 
 @pytest.mark.slow
