@@ -22,7 +22,7 @@ SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 NSMAP = {"bpmn": BPMN, "bpmndi": BPMNDI, "dc": DC, "di": DI, "xsi": XSI, "spiffworkflow": SPIFF}
 
 LANE_H, POOL_X, POOL_Y, LABEL_W = 180, 160, 80, 30
-TASK_W, TASK_H, NODE_GAP = 150, 80, 60
+TASK_W, TASK_H, NODE_GAP = 150, 80, 90
 SIZES = {"task": (TASK_W, TASK_H), "gateway": (50, 50), "event": (36, 36)}
 UNRESOLVED_TIDAK = "TIDAK: tujuan belum ditentukan"
 
@@ -146,7 +146,11 @@ def _diagram(root, process_id, doc, nodes, flows, timers) -> None:
     for nid, kind, _, _, lane in nodes:
         w, h = SIZES[kind]
         band = lane if lane is not None else len(doc.actors)
-        bounds[nid] = (columns[nid], POOL_Y + band * LANE_H + (LANE_H - 40 - h) // 2, w, h)
+        if nid.endswith("_tidak_end"):  # an unresolved TIDAK end: below the YA line, after its gateway
+            gx, gy, _, _ = bounds[nid.removesuffix("_tidak_end") + "_decision"]
+            bounds[nid] = (columns[nid], gy + 70, w, h)
+        else:
+            bounds[nid] = (columns[nid], POOL_Y + band * LANE_H + (LANE_H - 40 - h) // 2, w, h)
 
     diagram = _el(root, "BPMNDiagram", ns=BPMNDI, id=f"{process_id}_diagram")
     plane = _el(diagram, "BPMNPlane", ns=BPMNDI, id=f"{process_id}_plane", bpmnElement=f"{process_id}_collaboration")
@@ -155,10 +159,14 @@ def _diagram(root, process_id, doc, nodes, flows, timers) -> None:
         s = _el(plane, "BPMNShape", ns=BPMNDI, id=f"{element}_di", bpmnElement=element, **extra)
         _el(s, "Bounds", ns=DC, x=x, y=y, width=w, height=h)
 
-    def edge(element, points):
+    def edge(element, points, label=False):
         e = _el(plane, "BPMNEdge", ns=BPMNDI, id=f"{element}_di", bpmnElement=element)
         for px, py in points:
             _el(e, "waypoint", ns=DI, x=px, y=py)
+        if label:  # YA/TIDAK next to where the flow leaves its gateway
+            (px, py), (qx, qy) = points[0], points[1]
+            lx, ly = (px + 6, py - 20) if qy < py else (px + 8, qy - 16) if qy > py else (px + 6, py - 18)
+            _el(_el(e, "BPMNLabel", ns=BPMNDI), "Bounds", ns=DC, x=lx, y=ly, width=40, height=14)
 
     shape(f"{process_id}_pool", POOL_X, POOL_Y, width, bands * LANE_H, isHorizontal="true")
     for i in range(len(doc.actors)):
@@ -169,18 +177,21 @@ def _diagram(root, process_id, doc, nodes, flows, timers) -> None:
     for nid in timers:
         x, y, w, h = bounds[nid]
         shape(f"{nid}_mutu_baku", x + w - 40, y + h - 18, 36, 36)
-        shape(f"{nid}_mutu_baku_end", x + w + 12, y + h + 22, 36, 36)
-        edge(f"{nid}_mutu_baku_flow", [(x + w - 22, y + h + 18), (x + w - 22, y + h + 40), (x + w + 12, y + h + 40)])
-    for fid, src, tgt, *_ in flows:
+        shape(f"{nid}_mutu_baku_end", x + w + 40, y + h + 22, 36, 36)
+        edge(f"{nid}_mutu_baku_flow", [(x + w - 22, y + h + 18), (x + w - 22, y + h + 40), (x + w + 40, y + h + 40)])
+    for fid, src, tgt, name, _ in flows:
         sx, sy, sw, sh = bounds[src]
         tx, ty, tw, th = bounds[tgt]
-        if tx > sx:
+        if tgt.endswith("_tidak_end"):
+            edge(fid, [(sx + sw // 2, sy + sh), (sx + sw // 2, ty + th // 2), (tx, ty + th // 2)], label=True)
+        elif tx > sx:
             a, b = (sx + sw, sy + sh // 2), (tx, ty + th // 2)
             if a[1] == b[1]:
-                edge(fid, [a, b])
+                edge(fid, [a, b], label=bool(name))
             else:
                 mid = tx - NODE_GAP // 2
-                edge(fid, [a, (mid, a[1]), (mid, b[1]), b])
+                edge(fid, [a, (mid, a[1]), (mid, b[1]), b], label=bool(name))
         else:  # a TIDAK branch back to an earlier merge: over the top of the pool
             top = POOL_Y + 12
-            edge(fid, [(sx + sw // 2, sy), (sx + sw // 2, top), (tx + tw // 2, top), (tx + tw // 2, ty)])
+            edge(fid, [(sx + sw // 2, sy), (sx + sw // 2, top), (tx + tw // 2, top), (tx + tw // 2, ty)],
+                 label=bool(name))
