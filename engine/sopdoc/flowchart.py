@@ -142,7 +142,7 @@ def png(cell: CellDrawing, dpi: int = 200) -> bytes:
     from PIL import Image, ImageDraw, ImageFont
     k = dpi / 25.4
     size = (max(1, round(cell.width * k)), max(1, round(cell.height * k)))
-    image = Image.new("RGB", size, "white")
+    image = Image.new("RGBA", size, (255, 255, 255, 0))  # transparent: the table borders show through
     draw = ImageDraw.Draw(image)
     stroke = max(1, round(0.3 * k))
     scale = lambda pts: [(x * k, y * k) for x, y in pts]  # noqa: E731

@@ -25,7 +25,7 @@ from .sheet import (FONT_PT, MARGIN, NO_W, NOTE_W, OUT_W, PAGE_H, PAGE_W, REQ_W,
 ALT = {ACTIVITY: "Simbol kegiatan", DECISION: "Simbol keputusan", TERMINATOR: "Simbol terminator", None: "Konektor"}
 
 
-def _text(cell, text: str, bold: bool = False, center: bool = False) -> None:
+def _text(cell, text: str, bold: bool = False, center: bool = False, bold_first: bool = False) -> None:
     cell.text = ""
     lines = (text or "").split("\n")
     paragraph = cell.paragraphs[0]
@@ -33,7 +33,7 @@ def _text(cell, text: str, bold: bool = False, center: bool = False) -> None:
         if i:
             paragraph = cell.add_paragraph()
         run = paragraph.add_run(line)
-        run.bold = bold
+        run.bold = bold or (bold_first and i == 0)
         run.font.size = Pt(FONT_PT)
         if center:
             paragraph.alignment = 1
@@ -42,6 +42,8 @@ def _text(cell, text: str, bold: bool = False, center: bool = False) -> None:
 
 def _widths(table, widths: list[float]) -> None:
     table.autofit = False
+    for column, w in zip(table.columns, widths):
+        column.width = Mm(w)
     for row in table.rows:
         for cell, w in zip(row.cells, widths):
             cell.width = Mm(w)
@@ -63,7 +65,11 @@ def _cell_margins(document, left_right_mm: float) -> None:
         el.set(qn("w:w"), str(round(left_right_mm * 56.7) if side in ("left", "right") else 0))
         el.set(qn("w:type"), "dxa")
         margins.append(el)
-    tbl_pr.append(margins)
+    look = tbl_pr.find(qn("w:tblLook"))   # schema order: tblCellMar comes before tblLook
+    if look is not None:
+        look.addprevious(margins)
+    else:
+        tbl_pr.append(margins)
 
 
 def _repeat_header_rows(document, count: int) -> None:
@@ -110,8 +116,8 @@ def to_docx(doc: SopDocument) -> bytes:
     lists.style = "Table Grid"
     for (a, ai), (b, bi) in header_lists(doc):
         cells = lists.add_row().cells
-        _text(cells[0], _numbered(a, ai))
-        _text(cells[1], _numbered(b, bi))
+        _text(cells[0], _numbered(a, ai), bold_first=True)
+        _text(cells[1], _numbered(b, bi), bold_first=True)
     _widths(lists, [(PAGE_W - 2 * MARGIN) / 2] * 2)
 
     document.add_page_break()
@@ -144,13 +150,16 @@ def to_docx(doc: SopDocument) -> bytes:
             paragraph = row.cells[c].paragraphs[0]
             paragraph.paragraph_format.space_after = Pt(0)
             paragraph.paragraph_format.line_spacing = 1.0
-            paragraph.add_run().add_picture(io.BytesIO(png(drawing)), width=Mm(sheet.actor_w - 0.4),
-                                            height=Mm(sheet.row_h[r] - 0.6))
+            run = paragraph.add_run()
+            run.font.size = Pt(1)  # the picture sits on the baseline: a tiny font leaves no gap under it
+            run.add_picture(io.BytesIO(png(drawing)), width=Mm(sheet.actor_w - 0.4), height=Mm(sheet.row_h[r] - 0.3))
             alts.append(ALT[drawing.symbol])
     _widths(flow, widths)
     _cell_margins(document, 0.2)
     for doc_pr, alt in zip(document.element.body.iter(qn("wp:docPr")), alts):
         doc_pr.set("descr", alt)
+        for side in ("distT", "distB", "distL", "distR"):  # no wrap distance: LibreOffice adds 3 mm else
+            doc_pr.getparent().set(side, "0")
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
