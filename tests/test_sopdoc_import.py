@@ -24,6 +24,7 @@ from engine.sopdoc.read_html import read_html
 from engine.sopdoc.read_xlsx import read_xlsx
 
 from . import sopdocs
+from .sopdata import ACTORS
 from .sopdocs import deployed_document, lajur  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,10 +238,24 @@ def test_resolved_draft_deploys_and_matches_the_sop(name, lajur, tmp_path):
     assert imported["lanes"] == hand["lanes"]
     for field in ("number", "created", "approved", "legal_basis", "related_sops", "warning"):
         assert imported["header"][field] == hand["header"][field], field
-    # it runs: an instance starts on the imported version and waits in step 1's lane
-    user = {"dpmk": "dpmk.penerima", "dinsos": "dinsos.petugas"}[plan["office"]]
-    assert "started" in lajur("start", user, name, "--subject", "Dari draf impor").stdout
-    assert "Dari draf impor" in lajur("tasks", user).stdout
+    # it runs: an instance on the imported version goes round the TIDAK loop once, then YA to the end
+    lanes = {sid: plan["rename"].get(lane, lane) for sid, lane in plan["lanes"].items()}
+    first = ACTORS[lanes["step1"]]
+    assert "started" in lajur("start", first, name, "--subject", "Dari draf impor").stdout
+    path = ["step1", "step2", ("step3", "TIDAK"), "step1", "step2", ("step3", "YA"), *sorted(lanes)[3:]]
+    for item in path:
+        sid, decision = item if isinstance(item, tuple) else (item, None)
+        user = ACTORS[lanes[sid]]
+        listing = lajur("tasks", user, "--view", "group").stdout
+        line = next(l for l in listing.splitlines() if "Dari draf impor" in l)
+        task_id = line.split()[0].lstrip("#")
+        lajur("claim", user, task_id)
+        data = {f"{sid}_persyaratan_lengkap": True, f"{sid}_output": f"hasil {sid}"}
+        if decision:
+            data[f"{sid}_keputusan"] = decision
+        lajur("complete", user, task_id, "--data", json.dumps(data))
+    shown = lajur("show", first, "1").stdout
+    assert shown.count("task_completed") == len(path) and "instance_completed" in shown, shown
 
 
 def test_import_refuses_bad_input_with_one_line(lajur, tmp_path):
