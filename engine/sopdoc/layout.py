@@ -166,7 +166,7 @@ def _mark(cell: Cell) -> tuple[str | None, str | None, bool]:
 
 def _step_number(row: list[Cell], text_col: int) -> tuple[int | None, str]:
     text = row[text_col].text if text_col < len(row) else ""
-    if text_col > 0:
+    if 0 < text_col <= len(row):
         m = re.fullmatch(r"\s*(\d{1,3})\s*\.?\s*", row[text_col - 1].text)
         if m:
             return int(m.group(1)), text

@@ -18,7 +18,7 @@ CSS = f"""
   counter(pages); font: 7pt 'DejaVu Sans'; }} }}
 body {{ font-family: 'DejaVu Sans', sans-serif; font-size: {FONT_PT}pt; line-height: 1.3; margin: 0; }}
 table {{ border-collapse: collapse; width: 100%; table-layout: fixed; }}
-td, th {{ border: 0.3mm solid #000; padding: 1mm; vertical-align: top; overflow: hidden; }}
+td, th {{ border: 0.3mm solid #000; padding: 1mm; vertical-align: top; overflow: hidden; overflow-wrap: anywhere; }}
 th {{ font-weight: bold; text-align: center; vertical-align: middle; background: #eee; }}
 .card td.label {{ width: 32mm; font-weight: bold; }}
 .card td.office {{ text-align: center; vertical-align: middle; font-weight: bold; font-size: 9pt; }}
