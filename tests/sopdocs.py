@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from docx import Document
 from docx.oxml import parse_xml
 from docx.oxml.ns import qn
@@ -180,23 +178,11 @@ def build_html(steps=STEPS) -> bytes:
             + "</table></body></html>").encode()
 
 
-@pytest.fixture
-def lajur(tmp_path):
+def deployed_document(tmp_path, key, version):
+    """The SOP document of a deployed version, read straight from the database of the `run`
+    fixture (tests/test_cli.py), whose data directory is tmp_path/data."""
     env = dict(os.environ, LAJUR_DATA_DIR=str(tmp_path / "data"))
     env.pop("LAJUR_DATABASE_URL", None)
-
-    def run(*args, ok=True):
-        proc = subprocess.run([*LAJUR, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-        assert (proc.returncode == 0) == ok, proc.stderr or proc.stdout
-        return proc
-    run("migrate")
-    run("seed-demo")
-    run.env = env
-    return run
-
-
-def deployed_document(env, key, version):
-    """The SOP document of a deployed version, read straight from the database."""
     code = ("import json,sys; from engine.config import Settings; from engine.services import Services; "
             "from engine.sopdoc.deployed import find_version, document_from_bpmn; "
             "svc = Services.from_settings(Settings.from_env()); s = svc.sessions(); "

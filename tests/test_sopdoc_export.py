@@ -17,7 +17,8 @@ from engine.sopdoc.flowchart import lay_out
 from engine.sopdoc.model import DECISION, TERMINATOR
 
 from .conftest import service_missing
-from .sopdocs import ROOT, deployed_document, lajur  # noqa: F401 (fixture)
+from .sopdocs import ROOT, deployed_document
+from .test_cli import run  # noqa: F401 (the CLI fixture: migrated, demo seeded)
 
 KEYS = {"dpmk-pemutakhiran-website": "dpmk", "dinsos-website-medsos": "dinsos"}
 
@@ -35,9 +36,9 @@ def _words(text: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", sorted(KEYS))
-def test_pdf_prints_the_header_card_and_the_flowchart(key, lajur, artifacts_dir):
+def test_pdf_prints_the_header_card_and_the_flowchart(key, run, tmp_path, artifacts_dir):
     pdf = artifacts_dir / f"sop-export-{key}.pdf"
-    assert "PDF written" in lajur("export-sop", key, "--format", "pdf", "--out", str(pdf)).stdout
+    assert "PDF written" in run("export-sop", key, "--format", "pdf", "--out", str(pdf)).stdout
     for old in artifacts_dir.glob(f"sop-export-{key}-*.png"):
         old.unlink()
     subprocess.run([_poppler("pdftoppm"), "-png", "-r", "110", str(pdf), str(artifacts_dir / f"sop-export-{key}")],
@@ -46,7 +47,7 @@ def test_pdf_prints_the_header_card_and_the_flowchart(key, lajur, artifacts_dir)
     assert len(pages) == 2                      # header card, then the flowchart table
     text = _words(subprocess.run([_poppler("pdftotext"), "-layout", str(pdf), "-"], check=True, timeout=60,
                                  capture_output=True, text=True).stdout)
-    doc = deployed_document(lajur.env, key, 1)
+    doc = deployed_document(tmp_path, key, 1)
     for words in ["STANDAR OPERASIONAL PROSEDUR", "Dasar Hukum", "Disahkan Oleh", "Uraian Prosedur",
                   "Pelaksana", "Mutu Baku", "Persyaratan/", "Waktu", "Output", "Halaman 2 dari 2",
                   "TIDAK: kembali ke langkah 1", doc["header"]["name"]]:
@@ -74,23 +75,23 @@ def test_flowchart_draws_symbols_connectors_and_the_tidak_loop():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", sorted(KEYS))
-def test_exported_docx_imports_back_to_the_same_process(key, lajur, tmp_path, artifacts_dir):
+def test_exported_docx_imports_back_to_the_same_process(key, run, tmp_path, artifacts_dir):
     docx = artifacts_dir / f"sop-export-{key}.docx"
-    lajur("export-sop", key, "--version", "1", "--format", "docx", "--out", str(docx))
+    run("export-sop", key, "--version", "1", "--format", "docx", "--out", str(docx))
     out = tmp_path / "again"
-    printed = lajur("import-sop", str(docx), "--office", KEYS[key], "--out", str(out), "--key", key).stdout
+    printed = run("import-sop", str(docx), "--office", KEYS[key], "--out", str(out), "--key", key).stdout
     assert "problem" not in printed and (out / "problems.json").read_text().strip() == "[]"
-    assert "deployed version 2" in lajur("deploy", str(out)).stdout
-    first, again = deployed_document(lajur.env, key, 1), deployed_document(lajur.env, key, 2)
+    assert "deployed version 2" in run("deploy", str(out)).stdout
+    first, again = deployed_document(tmp_path, key, 1), deployed_document(tmp_path, key, 2)
     assert again["steps"] == first["steps"] and again["actors"] == first["actors"]
     assert {k: v for k, v in again["header"].items() if k != "office"} == \
         {k: v for k, v in first["header"].items() if k != "office"}
 
 
-def test_export_errors_are_one_line(lajur, tmp_path):
-    proc = lajur("export-sop", "dpmk-pemutakhiran-website", "--version", "9", "--format", "pdf",
+def test_export_errors_are_one_line(run, tmp_path):
+    proc = run("export-sop", "dpmk-pemutakhiran-website", "--version", "9", "--format", "pdf",
                  "--out", str(tmp_path / "x.pdf"), ok=False)
-    assert proc.stderr == "error: process 'dpmk-pemutakhiran-website' has no version 9\n"
-    proc = lajur("export-sop", "tidak-ada", "--format", "docx", "--out", str(tmp_path / "x.docx"), ok=False)
+    assert proc.returncode == 1 and proc.stderr == "error: process 'dpmk-pemutakhiran-website' has no version 9\n"
+    proc = run("export-sop", "tidak-ada", "--format", "docx", "--out", str(tmp_path / "x.docx"), ok=False)
     assert proc.stderr == "error: process 'tidak-ada' is not deployed\n"
     assert not (tmp_path / "x.pdf").exists() and not (tmp_path / "x.docx").exists()

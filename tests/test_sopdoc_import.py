@@ -25,7 +25,8 @@ from engine.sopdoc.read_xlsx import read_xlsx
 
 from . import sopdocs
 from .sopdata import ACTORS
-from .sopdocs import deployed_document, lajur  # noqa: F401 (fixture)
+from .sopdocs import deployed_document
+from .test_cli import run  # noqa: F401 (the CLI fixture: migrated, demo seeded)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "sop"
@@ -221,19 +222,19 @@ RESOLUTIONS = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(RESOLUTIONS))
-def test_resolved_draft_deploys_and_matches_the_sop(name, lajur, tmp_path):
+def test_resolved_draft_deploys_and_matches_the_sop(name, run, tmp_path):
     source = SHARED / f"sop-{name}.txt"
     if not source.exists():
         pytest.skip(f"{source} is not here")
     plan = RESOLUTIONS[name]
     out = tmp_path / "draft"
-    printed = lajur("import-sop", str(source), "--office", plan["office"], "--out", str(out), "--key", name).stdout
+    printed = run("import-sop", str(source), "--office", plan["office"], "--out", str(out), "--key", name).stdout
     assert "problem(s) to resolve before deploying" in printed and "[actor] langkah 1" in printed
-    refused = lajur("deploy", str(out), ok=False)
-    assert "in no lane" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    refused = run("deploy", str(out), ok=False)
+    assert refused.returncode == 1 and "in no lane" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     resolve(out, plan["lanes"], plan["rename"], plan["decision"], plan["add_gateway"])
-    assert "deployed version 2" in lajur("deploy", str(out)).stdout
-    hand, imported = deployed_document(lajur.env, name, 1), deployed_document(lajur.env, name, 2)
+    assert "deployed version 2" in run("deploy", str(out)).stdout
+    hand, imported = deployed_document(tmp_path, name, 1), deployed_document(tmp_path, name, 2)
     assert imported["steps"] == hand["steps"]          # text, actor, minutes, Persyaratan, Output, decision
     assert imported["lanes"] == hand["lanes"]
     for field in ("number", "created", "approved", "legal_basis", "related_sops", "warning"):
@@ -241,39 +242,39 @@ def test_resolved_draft_deploys_and_matches_the_sop(name, lajur, tmp_path):
     # it runs: an instance on the imported version goes round the TIDAK loop once, then YA to the end
     lanes = {sid: plan["rename"].get(lane, lane) for sid, lane in plan["lanes"].items()}
     first = ACTORS[lanes["step1"]]
-    assert "started" in lajur("start", first, name, "--subject", "Dari draf impor").stdout
+    assert "started" in run("start", first, name, "--subject", "Dari draf impor").stdout
     path = ["step1", "step2", ("step3", "TIDAK"), "step1", "step2", ("step3", "YA"), *sorted(lanes)[3:]]
     for item in path:
         sid, decision = item if isinstance(item, tuple) else (item, None)
         user = ACTORS[lanes[sid]]
-        listing = lajur("tasks", user, "--view", "group").stdout
+        listing = run("tasks", user, "--view", "group").stdout
         line = next(l for l in listing.splitlines() if "Dari draf impor" in l)
         task_id = line.split()[0].lstrip("#")
-        lajur("claim", user, task_id)
+        run("claim", user, task_id)
         data = {f"{sid}_persyaratan_lengkap": True, f"{sid}_output": f"hasil {sid}"}
         if decision:
             data[f"{sid}_keputusan"] = decision
-        lajur("complete", user, task_id, "--data", json.dumps(data))
-    shown = lajur("show", first, "1").stdout
+        run("complete", user, task_id, "--data", json.dumps(data))
+    shown = run("show", first, "1").stdout
     assert shown.count("task_completed") == len(path) and "instance_completed" in shown, shown
 
 
-def test_import_refuses_bad_input_with_one_line(lajur, tmp_path):
+def test_import_refuses_bad_input_with_one_line(run, tmp_path):
     bad = tmp_path / "bukan-sop.docx"
     bad.write_bytes(b"not a zip")
-    proc = lajur("import-sop", str(bad), "--office", "dpmk", "--out", str(tmp_path / "x"), ok=False)
-    assert proc.stderr.startswith("error: bukan-sop.docx: DOCX tidak terbaca") and proc.stderr.count("\n") == 1
+    proc = run("import-sop", str(bad), "--office", "dpmk", "--out", str(tmp_path / "x"), ok=False)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: bukan-sop.docx: DOCX tidak terbaca") and proc.stderr.count("\n") == 1
     plain = tmp_path / "plain.txt"
     plain.write_text("hanya teks\ttanpa tabel\n")
-    proc = lajur("import-sop", str(plain), "--office", "dpmk", "--out", str(tmp_path / "y"), ok=False)
+    proc = run("import-sop", str(plain), "--office", "dpmk", "--out", str(tmp_path / "y"), ok=False)
     assert "tidak ada kolom 'Uraian Prosedur'" in proc.stderr
     assert not (tmp_path / "y").exists()
-    proc = lajur("import-sop", str(plain), "--office", "nope", "--out", str(tmp_path / "z"), ok=False)
+    proc = run("import-sop", str(plain), "--office", "nope", "--out", str(tmp_path / "z"), ok=False)
     assert proc.stderr == "error: office 'nope' does not exist\n"
     occupied = tmp_path / "occupied"
     occupied.mkdir()
     (occupied / "keep.txt").write_text("x")
     good = tmp_path / "sop.docx"
     good.write_bytes(sopdocs.build_docx())
-    proc = lajur("import-sop", str(good), "--office", "dpmk", "--out", str(occupied), ok=False)
-    assert "sudah ada dan tidak kosong" in proc.stderr and sorted(p.name for p in occupied.iterdir()) == ["keep.txt"]
+    proc = run("import-sop", str(good), "--office", "dpmk", "--out", str(occupied), ok=False)
+    assert proc.returncode == 1 and "sudah ada dan tidak kosong" in proc.stderr and sorted(p.name for p in occupied.iterdir()) == ["keep.txt"]

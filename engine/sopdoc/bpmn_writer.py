@@ -164,7 +164,7 @@ def _diagram(root, process_id, doc, nodes, flows, timers) -> None:
         for px, py in points:
             _el(e, "waypoint", ns=DI, x=px, y=py)
         if label:  # YA/TIDAK next to where the flow leaves its gateway
-            (px, py), (qx, qy) = points[0], points[1]
+            (px, py), (_, qy) = points[0], points[1]
             lx, ly = (px + 6, py - 20) if qy < py else (px + 8, qy - 16) if qy > py else (px + 6, py - 18)
             _el(_el(e, "BPMNLabel", ns=BPMNDI), "Bounds", ns=DC, x=lx, y=ly, width=40, height=14)
 
