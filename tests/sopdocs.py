@@ -7,10 +7,8 @@ or as drawn shapes, DrawingML or legacy VML), XLSX (marks as text or filled cell
 from __future__ import annotations
 
 import io
-import json
-import os
-import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from docx import Document
@@ -18,6 +16,10 @@ from docx.oxml import parse_xml
 from docx.oxml.ns import qn
 from openpyxl import Workbook
 from openpyxl.styles import PatternFill
+
+from engine.config import Settings
+from engine.services import Services
+from engine.sopdoc.deployed import document_from_bpmn, find_version
 
 ROOT = Path(__file__).resolve().parent.parent
 LAJUR = [sys.executable, "-m", "engine.cli"]
@@ -178,18 +180,25 @@ def build_html(steps=STEPS) -> bytes:
             + "</table></body></html>").encode()
 
 
-def deployed_document(tmp_path, key, version):
-    """The SOP document of a deployed version, read straight from the database of the `run`
-    fixture (tests/test_cli.py), whose data directory is tmp_path/data."""
-    env = dict(os.environ, LAJUR_DATA_DIR=str(tmp_path / "data"))
-    env.pop("LAJUR_DATABASE_URL", None)
-    code = ("import json,sys; from engine.config import Settings; from engine.services import Services; "
-            "from engine.sopdoc.deployed import find_version, document_from_bpmn; "
-            "svc = Services.from_settings(Settings.from_env()); s = svc.sessions(); "
-            f"v = find_version(s, {key!r}, {version}); d = document_from_bpmn(v.bpmn_xml, v.sop); "
-            "print(json.dumps({'actors': d.actors, 'steps': [(x.no, x.text, x.actor, x.minutes, "
-            "x.requirements, x.output, x.decision.tidak_to if x.decision else None) for x in d.steps], "
-            "'lanes': sorted({st['lane'] for st in v.steps.values()}), 'header': d.header}))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+@contextmanager
+def cli_services(tmp_path):
+    """Services over the database of the `run` fixture (tests/test_cli.py): tmp_path/data."""
+    data = tmp_path / "data"
+    settings = Settings(database_url=f"sqlite:///{data / 'lajur.sqlite3'}",
+                        broker_url=f"sqla+sqlite:///{data / 'broker.sqlite3'}", data_dir=data,
+                        base_url="http://127.0.0.1:5000")
+    services = Services.from_settings(settings)
+    try:
+        yield services
+    finally:
+        services.dispose()
+
+
+def deployed_document(tmp_path, key, version) -> dict:
+    """The SOP document of a deployed version, as plain data to compare."""
+    with cli_services(tmp_path) as services, services.sessions() as session:
+        v = find_version(session, key, version)
+        d = document_from_bpmn(v.bpmn_xml, v.sop)
+        return {"actors": d.actors, "lanes": sorted({st["lane"] for st in v.steps.values()}), "header": d.header,
+                "steps": [(x.no, x.text, x.actor, x.minutes, x.requirements, x.output,
+                           x.decision.tidak_to if x.decision else None) for x in d.steps]}

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from sqlalchemy import select
 
 from engine.bpmn import NS, load_process_folder
 from engine.errors import DeployError
+from engine.models import ProcessInstance, User
 from engine.sopdoc.draft import import_sop
 from engine.sopdoc.layout import read_layout
 from engine.sopdoc.model import parse_minutes
@@ -24,8 +26,9 @@ from engine.sopdoc.read_html import read_html
 from engine.sopdoc.read_xlsx import read_xlsx
 
 from . import sopdocs
+from .helpers import open_task
 from .sopdata import ACTORS
-from .sopdocs import deployed_document
+from .sopdocs import cli_services, deployed_document
 from .test_cli import run  # noqa: F401 (the CLI fixture: migrated, demo seeded)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,22 +244,23 @@ def test_resolved_draft_deploys_and_matches_the_sop(name, run, tmp_path):
         assert imported["header"][field] == hand["header"][field], field
     # it runs: an instance on the imported version goes round the TIDAK loop once, then YA to the end
     lanes = {sid: plan["rename"].get(lane, lane) for sid, lane in plan["lanes"].items()}
-    first = ACTORS[lanes["step1"]]
-    assert "started" in run("start", first, name, "--subject", "Dari draf impor").stdout
     path = ["step1", "step2", ("step3", "TIDAK"), "step1", "step2", ("step3", "YA"), *sorted(lanes)[3:]]
-    for item in path:
-        sid, decision = item if isinstance(item, tuple) else (item, None)
-        user = ACTORS[lanes[sid]]
-        listing = run("tasks", user, "--view", "group").stdout
-        line = next(l for l in listing.splitlines() if "Dari draf impor" in l)
-        task_id = line.split()[0].lstrip("#")
-        run("claim", user, task_id)
-        data = {f"{sid}_persyaratan_lengkap": True, f"{sid}_output": f"hasil {sid}"}
-        if decision:
-            data[f"{sid}_keputusan"] = decision
-        run("complete", user, task_id, "--data", json.dumps(data))
-    shown = run("show", first, "1").stdout
-    assert shown.count("task_completed") == len(path) and "instance_completed" in shown, shown
+    with cli_services(tmp_path) as services:
+        with services.sessions() as session:
+            users = {u.username: u.id for u in session.scalars(select(User))}
+        instance = services.runtime.start(users[ACTORS[lanes["step1"]]], name, "Dari draf impor")
+        for item in path:
+            sid, decision = item if isinstance(item, tuple) else (item, None)
+            task = open_task(services, instance)
+            assert task.bpmn_id == sid and task.lane == lanes[sid]
+            data = {f"{sid}_persyaratan_lengkap": True, f"{sid}_output": f"hasil {sid}"}
+            if decision:
+                data[f"{sid}_keputusan"] = decision
+            user = users[ACTORS[lanes[sid]]]
+            services.runtime.claim(user, task.id)
+            services.runtime.complete(user, task.id, data)
+        with services.sessions() as session:
+            assert session.get(ProcessInstance, instance).status == "completed"
 
 
 def test_import_refuses_bad_input_with_one_line(run, tmp_path):
