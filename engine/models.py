@@ -163,7 +163,8 @@ class ProcessInstance(Base):
     completed_at: Mapped[datetime | None] = utc_dt()
 
     version: Mapped[ProcessVersion] = relationship()
-    __mapper_args__ = {"version_id_col": lock_version}
+    # `lock_version` is the one optimistic lock: engine/uow.py's guarded instance write checks
+    # and bumps it (no ORM version counter: instances are written through the unit of work only).
 
 
 class HumanTask(Base):

@@ -13,7 +13,7 @@ from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from .db import as_utc
-from .runtime import TaskRow
+from .inbox import TaskRow
 
 from .models import (Group, HumanTask, Office, ProcessDefinition, ProcessInstance, ProcessVersion, User,
                      user_group)

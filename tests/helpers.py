@@ -1,7 +1,10 @@
 """Driving an SOP instance through the engine the way its actors would."""
+from datetime import datetime
+
 from sqlalchemy import select
 
-from engine.models import HumanTask
+from engine.db import as_utc
+from engine.models import HumanTask, ProcessInstance, ProcessVersion
 
 from .sopdata import ACTORS, REJECT, STEP_DATA
 
@@ -24,3 +27,14 @@ def work_step(services, users, process_key, instance_id, expect_step, data=None,
         data = REJECT[(process_key, expect_step)] if reject else STEP_DATA[(process_key, expect_step)]
     services.runtime.complete(user_id, task.id, data)
     return task
+
+
+def stored_timer_times(services, instance_id: int) -> list[datetime]:
+    """When the stored workflow's waiting timers fire, read from the database (not the engine's
+    cache) and restored through the public WorkflowStore."""
+    store = services.runtime.store
+    with services.sessions() as session:
+        inst = session.get(ProcessInstance, instance_id)
+        version = session.get(ProcessVersion, inst.version_id)
+        workflow = store.workflow_from_dict(inst.state, *store.spec_from_dict(version.spec))
+    return [as_utc(datetime.fromisoformat(e.value)) for e in workflow.waiting_events()]
