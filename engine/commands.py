@@ -17,7 +17,7 @@ from uuid import UUID
 from sqlalchemy import bindparam, exists, select
 from SpiffWorkflow.util.task import TaskState
 
-from . import access
+from . import access, timers
 from .access import Actor
 from .errors import Conflict, FormInvalid, NotFound
 from .mirror import mirror
@@ -226,8 +226,9 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> list[int]
                     "user": task.username, "name": task.user_full_name, "at": now.isoformat()}
             # set, not deep-merge: a resubmitted field (say, evidence after a TIDAK) replaces the old value
             spiff_task.set_data(**copy.deepcopy(submitted))
-            spiff_task.run()
-            workflow.do_engine_steps()
+            with timers.on_clock(rt, workflow, now):
+                spiff_task.run()
+                workflow.do_engine_steps()
 
             calendar = rt.calendars.get(session, task.office_id, task.calendar_revision)
             paused = paused_minutes(session, task.id, calendar) if task.was_paused else 0.0

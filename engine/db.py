@@ -110,6 +110,11 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def utcnow() -> datetime:
+    """The real clock (the engine's default; tests inject another into Runtime)."""
+    return datetime.now(timezone.utc)
+
+
 def as_utc(dt: datetime | None) -> datetime | None:
     """Datetimes read back from SQLite are naive; everything Lajur stores is UTC."""
     if dt is not None and dt.tzinfo is None:

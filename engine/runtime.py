@@ -26,15 +26,12 @@ from typing import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import commands, inbox, sla_clock, tick, timers
+from .db import utcnow
 from .inbox import VIEWS, TaskRow  # noqa: F401  (public names of the service)
 from .models import ProcessDefinition
 from .sla import CalendarCache
 from .store import InstanceStore
 from .timers import PAUSED_TIMER  # noqa: F401
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Runtime:

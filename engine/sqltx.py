@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
+from weakref import WeakSet
 
 from psycopg.types.json import Json
 from sqlalchemy.dialects.postgresql import psycopg as _pg
@@ -36,11 +37,16 @@ class Stmt:
     Literal values in the statement (`state == 'ready'`) become bound parameters with
     defaults, merged under the caller's parameters."""
 
-    __slots__ = ("core", "_compiled")
+    __slots__ = ("core", "only", "_compiled", "__weakref__")
 
-    def __init__(self, core: ClauseElement):
-        self.core = core
+    # Every statement built so far, so tests/test_statements.py can check each against the
+    # migrated schema (it is a registry of immutable things, not state anything depends on).
+    built: "WeakSet[Stmt]" = WeakSet()
+
+    def __init__(self, core: ClauseElement, only: str | None = None):
+        self.core, self.only = core, only  # `only`: the one dialect the statement is for
         self._compiled: dict[str, tuple[str, dict]] = {}
+        Stmt.built.add(self)
 
     def sql(self, dialect: str) -> tuple[str, dict]:
         found = self._compiled.get(dialect)

@@ -150,8 +150,8 @@ class NewIds:
 
 
 def _probes(table) -> dict[bool, Stmt]:
-    return {True: Stmt(select(Sequence(f"{table.name}_id_seq").next_value())),
-            False: Stmt(select(func.coalesce(func.max(table.c.id), 0) + 1))}
+    return {True: Stmt(select(Sequence(f"{table.name}_id_seq").next_value()), only="postgresql"),
+            False: Stmt(select(func.coalesce(func.max(table.c.id), 0) + 1), only="sqlite")}
 
 
 class TaskIds(NewIds):

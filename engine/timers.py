@@ -8,14 +8,15 @@ one indexed query and never loads a workflow that has nothing to do.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from sqlalchemy import bindparam, select
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from .db import as_utc
+from .db import as_utc, utcnow
 from .errors import Conflict
 from .models import ProcessInstance
 from . import mirror as mirroring
@@ -35,12 +36,50 @@ DUE_INSTANCES = Stmt(select(_I.c.id).where(_I.c.status == "running", _I.c.next_t
 
 
 def set_step_timer(task, timer_id: str | None, due: datetime | None) -> None:
-    """Make the step's Mutu Baku boundary timer fire at `due` (a Spiff task of the step)."""
+    """Make the step's Mutu Baku boundary timer fire at `due` (a Spiff task of the step).
+
+    A timer's fire time is its task's `internal_data["event_value"]` (ISO 8601), which
+    SpiffWorkflow sets from the real clock when the timer starts waiting and compares with
+    the real clock in `has_fired`."""
     if not timer_id or due is None or task.parent is None:
         return
     for sibling in task.parent.children:
         if sibling.task_spec.bpmn_id == timer_id and sibling.has_state(TaskState.WAITING):
-            sibling._set_internal_data(event_value=due.isoformat())
+            sibling.internal_data["event_value"] = due.isoformat()
+
+
+_DUE = "0001-01-01T00:00:00+00:00"      # before any real time: SpiffWorkflow fires it
+_NOT_DUE = "9999-12-31T00:00:00+00:00"  # after any real time: it waits
+
+
+@contextmanager
+def on_clock(rt: "Runtime", workflow: BpmnWorkflow, now: datetime) -> Iterator[None]:
+    """Run SpiffWorkflow with the engine's clock deciding which timers are due.
+
+    SpiffWorkflow compares a waiting timer with the real time wherever it refreshes timers
+    (every `do_engine_steps`). Under an injected clock (tests, a replay) each waiting timer is
+    shown as plainly due or plainly not due by `now` for the duration of the run, then given
+    back its own fire time if it still waits. With the real clock nothing is done."""
+    if rt.clock is utcnow:
+        yield
+        return
+    saved = {}
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        value = task.internal_data.get("event_value")
+        if not isinstance(value, str):
+            continue
+        try:
+            due = as_utc(datetime.fromisoformat(value))
+        except ValueError:
+            continue
+        saved[task] = value
+        task.internal_data["event_value"] = _DUE if due <= now else _NOT_DUE
+    try:
+        yield
+    finally:
+        for task, value in saved.items():
+            if task.internal_data.get("event_value") in (_DUE, _NOT_DUE):
+                task.internal_data["event_value"] = value
 
 
 def next_timer(workflow: BpmnWorkflow) -> datetime | None:
@@ -83,8 +122,9 @@ def fire_timers(rt: "Runtime", instance_id: int, now: datetime) -> int:
                 return 0
             workflow = rt.instances.workflow(session, tx, head.id, head.lock_version, head.version_id)
             before = {t.id for t in workflow.get_tasks(state=TaskState.WAITING)}
-            workflow.refresh_timers()
-            workflow.do_engine_steps()
+            with on_clock(rt, workflow, now):
+                workflow.refresh_timers()
+                workflow.do_engine_steps()
             fired = [t for t in workflow.get_tasks(state=TaskState.FINISHED_MASK) if t.id in before]
             uow = UnitOfWork(tx)
             for t in fired:
