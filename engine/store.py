@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from jsonschema import Draft202012Validator, FormatChecker
 from sqlalchemy import Sequence, and_, bindparam, exists, func, select
@@ -280,21 +280,3 @@ def head_of(row) -> InstanceHead:
         return InstanceHead(row.instance_id, row.office_id, row.version_id, row.status, row.lock_version,
                             SqlTx.when(row.completed_at), SqlTx.when(row.next_timer_at))
     return InstanceHead(row[0], row[1], row[2], row[3], row[4], SqlTx.when(row[5]), SqlTx.when(row[6]))
-
-
-class TxScope:
-    """A transaction's Session, its SqlTx, and the caller's clock reading, passed together."""
-
-    __slots__ = ("session", "tx", "now")
-
-    def __init__(self, session: Session, now: datetime):
-        self.session, self.tx, self.now = session, SqlTx(session), now
-
-
-def in_transaction(store: InstanceStore, run: Callable[[], object], instance_id: Callable[[], int | None]):
-    """Run `run`; on any error forget the instance's cached workflow (it may be half changed)."""
-    try:
-        return run()
-    except BaseException:
-        store.forget(instance_id())
-        raise

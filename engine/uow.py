@@ -36,7 +36,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Table, and_, bindparam, insert, or_, update
+from sqlalchemy import Table, bindparam, insert, or_, update
 from sqlalchemy.orm import Session
 
 from .errors import Conflict
