@@ -25,7 +25,7 @@ from .models import User, user_group
 from .sla import paused_minutes
 from .sqltx import SqlTx, Stmt
 from .store import (LOCK_TASK, OPEN_TASKS_OF_TASK, START_READ, USER_LANES, InstanceHead, InstanceIds, LockedTask,
-                    TaskIds, head_of)
+                    TaskIds, head_of, unit_of_work)
 from .uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def claim(rt: "Runtime", user_id: int, task_id: int) -> None:
         if task.state == "ready" and task.assignee_id == task.user_id:
             return
         check_open(task)
-        uow = UnitOfWork(tx)
+        uow = unit_of_work(tx, task)
         uow.task(task.id, {"assignee_id": task.user_id, "claimed_at": now},
                  expect={"state": "ready", "assignee_id": None})
         _audit(uow, task, "task_claimed", now)
@@ -132,7 +132,7 @@ def unclaim(rt: "Runtime", user_id: int, task_id: int) -> None:
         if task.state != "ready":
             raise Conflict("this step is already closed")
         access.check_release(actor, task)
-        uow = UnitOfWork(tx)
+        uow = unit_of_work(tx, task)
         uow.task(task.id, {"assignee_id": None, "claimed_at": None},
                  expect={"state": "ready", "assignee_id": task.assignee_id})
         _audit(uow, task, "task_unclaimed", now, {"previous": task.assignee_id})
@@ -154,7 +154,7 @@ def reassign(rt: "Runtime", user_id: int, task_id: int, to_username: str) -> Non
         access.check_act(target, task)
         if task.state != "ready":
             raise Conflict("this step is already closed")
-        uow = UnitOfWork(tx)
+        uow = unit_of_work(tx, task)
         uow.task(task.id, {"assignee_id": target.id, "claimed_at": now},
                  expect={"state": "ready", "assignee_id": task.assignee_id})
         _audit(uow, task, "task_reassigned", now, {"from": task.assignee_id, "to": target.id, "to_username": found[4]})
@@ -168,7 +168,7 @@ def save_draft(rt: "Runtime", user_id: int, task_id: int, data: dict) -> None:
         task, actor = locked_step(tx, task_id, user_id)
         access.check_act(actor, task)
         check_open(task)
-        uow = UnitOfWork(tx)
+        uow = unit_of_work(tx, task)
         uow.task(task.id, {"draft": data})
         _audit(uow, task, "draft_saved", now)
         uow.flush()
@@ -241,7 +241,7 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> list[int]
                       "draft": None, "working_minutes": worked, "paused_at": None, "pause_reason": None}
             if task.assignee_id is None:  # an unclaimed step is claimed by its completer
                 closed.update(assignee_id=task.user_id, claimed_at=now)
-            uow = UnitOfWork(tx)
+            uow = unit_of_work(tx, task)
             uow.task(task.id, closed)
             uow.deadlines(task.id, ("pending", "held"), {"status": "cancelled"})
             if paused_at is not None:

@@ -23,7 +23,7 @@ from .errors import Conflict, FormInvalid, LajurError, NotFound
 from .models import CalendarOverride, HumanTask, Office
 from .sla import paused_minutes
 from .sqltx import SqlTx, Stmt
-from .store import LOCK_INSTANCE, InstanceHead, LockedTask, head_of
+from .store import LOCK_INSTANCE, InstanceHead, LockedTask, head_of, unit_of_work
 from .uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def pause(rt: "Runtime", user_id: int, task_id: int, reason: str) -> None:
             _check_clock(task, actor)
             if task.paused_at is not None:
                 raise Conflict("the clock of this step is already paused")
-            uow = UnitOfWork(tx)
+            uow = unit_of_work(tx, task)
             uow.task(task.id, {"paused_at": now, "pause_reason": reason[:500]})
             uow.pause_opened(task.id, now, reason[:500], task.user_id)
             deadlines.hold(uow, task.id)
@@ -130,7 +130,7 @@ def resume(rt: "Runtime", user_id: int, task_id: int, reason: str = "") -> datet
             step = _step(task)
             calendar = rt.calendars.get(session, task.office_id, task.calendar_revision)
             paused = paused_minutes(session, task.id, calendar) + calendar.working_minutes_between(step.paused_at, now)
-            uow = UnitOfWork(tx)
+            uow = unit_of_work(tx, task)
             uow.pause_closed(task.id, now, reason or None, task.user_id)
             due = deadlines.retime(uow, step, calendar, paused, release=True,
                                    task_values={"paused_at": None, "pause_reason": None})
@@ -223,7 +223,7 @@ def calendar_changed(rt: "Runtime", session: Session, office: Office, user_id: i
     for instance_id, steps in by_instance.items():
         try:
             head = head_of(tx.one(LOCK_INSTANCE, {"instance": instance_id}))
-            uow = UnitOfWork(tx)
+            uow = unit_of_work(tx, head)
             moved = []
             for step in steps:
                 after = deadlines.retime(uow, step, calendar, paused_minutes(session, step.id, calendar))

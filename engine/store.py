@@ -70,6 +70,7 @@ class LockedTask(NamedTuple):
     username: str | None
     user_full_name: str | None
     member: bool
+    audit_hash: str | None
 
 
 def _lock_task():
@@ -88,7 +89,8 @@ def _lock_task():
                exists().where(delivery.c.human_task_id == _T.c.id, delivery.c.status == "pending"),
                select(holder.c.full_name).where(holder.c.id == _T.c.assignee_id).scalar_subquery(),
                _U.c.id, _U.c.active, _U.c.office_id, _U.c.roles, _U.c.username, _U.c.full_name,
-               exists().where(user_group.c.user_id == _U.c.id, user_group.c.group_id == _T.c.group_id))
+               exists().where(user_group.c.user_id == _U.c.id, user_group.c.group_id == _T.c.group_id),
+               _I.c.audit_hash)
         .select_from(_T.join(_I, _I.c.id == _T.c.instance_id).join(_O, _O.c.id == _T.c.office_id)
                      .outerjoin(_U, _U.c.id == bindparam("user")))
         .where(_T.c.id == bindparam("task"))
@@ -114,10 +116,10 @@ USER_LANES = Stmt(select(_G.c.name).select_from(user_group.join(_G, _G.c.id == u
                   .where(user_group.c.user_id == bindparam("user")))
 # The instance of a step command on the ORM-free path of timers and the clock
 LOCK_INSTANCE = Stmt(select(_I.c.id, _I.c.office_id, _I.c.version_id, _I.c.status, _I.c.lock_version,
-                            _I.c.completed_at, _I.c.next_timer_at)
+                            _I.c.completed_at, _I.c.next_timer_at, _I.c.audit_hash)
                      .where(_I.c.id == bindparam("instance")).with_for_update())
 LOCK_INSTANCE_SKIP = Stmt(select(_I.c.id, _I.c.office_id, _I.c.version_id, _I.c.status, _I.c.lock_version,
-                                 _I.c.completed_at, _I.c.next_timer_at)
+                                 _I.c.completed_at, _I.c.next_timer_at, _I.c.audit_hash)
                           .where(_I.c.id == bindparam("instance")).with_for_update(skip_locked=True))
 
 
@@ -174,6 +176,7 @@ class InstanceHead:
     lock_version: int
     completed_at: datetime | None = None
     next_timer_at: datetime | None = None
+    audit_hash: str | None = None  # the head of its audit chain, as read under its lock
 
 
 @dataclass(frozen=True)
@@ -278,5 +281,15 @@ def head_of(row) -> InstanceHead:
     """An InstanceHead from a LOCK_INSTANCE row or a LockedTask (times as read: aware UTC)."""
     if isinstance(row, LockedTask):
         return InstanceHead(row.instance_id, row.office_id, row.version_id, row.status, row.lock_version,
-                            SqlTx.when(row.completed_at), SqlTx.when(row.next_timer_at))
-    return InstanceHead(row[0], row[1], row[2], row[3], row[4], SqlTx.when(row[5]), SqlTx.when(row[6]))
+                            SqlTx.when(row.completed_at), SqlTx.when(row.next_timer_at), row.audit_hash)
+    return InstanceHead(row[0], row[1], row[2], row[3], row[4], SqlTx.when(row[5]), SqlTx.when(row[6]), row[7])
+
+
+def unit_of_work(tx: SqlTx, head: InstanceHead | LockedTask | None = None) -> UnitOfWork:
+    """A unit of work on `tx`, told the audit chain head of the instance the caller locked."""
+    uow = UnitOfWork(tx)
+    if isinstance(head, LockedTask):
+        uow.known_head(head.instance_id, head.audit_hash)
+    elif head is not None:
+        uow.known_head(head.id, head.audit_hash)
+    return uow

@@ -21,7 +21,7 @@ from .errors import Conflict
 from .models import ProcessInstance
 from . import mirror as mirroring
 from .sqltx import SqlTx, Stmt
-from .store import LOCK_INSTANCE_SKIP, OPEN_TASKS, TaskIds, head_of
+from .store import LOCK_INSTANCE_SKIP, OPEN_TASKS, TaskIds, head_of, unit_of_work
 from .uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def fire_timers(rt: "Runtime", instance_id: int, now: datetime) -> int:
                 workflow.refresh_timers()
                 workflow.do_engine_steps()
             fired = [t for t in workflow.get_tasks(state=TaskState.FINISHED_MASK) if t.id in before]
-            uow = UnitOfWork(tx)
+            uow = unit_of_work(tx, head)
             for t in fired:
                 uow.audit("timer_fired", office_id=head.office_id, instance_id=head.id, at=now,
                           step=t.task_spec.bpmn_id, data={"name": t.task_spec.bpmn_name})

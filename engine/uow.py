@@ -22,7 +22,11 @@ Usage, inside the caller's transaction (a Session from `sessionmaker.begin()`)::
     uow.flush()   # one batch: one round trip on PostgreSQL; raises Conflict if a guarded write missed
 
 Writes are sent in the order they were recorded, audit rows after the rest (they refer to
-the steps inserted before them), the guarded instance write last. A write given `expect`
+the steps inserted before them), the guarded instance write last. Each audit row gets its
+hash chained to the previous row of its instance (or office) here, and the chain's head
+moves on its owner row in the same batch (engine/audit.py). A caller that read the head
+under the owner's lock says so (`known_head`, saves a round trip); otherwise `flush` reads
+it with `FOR UPDATE` first. A write given `expect`
 (or the instance write) is guarded: if it does not change exactly one row, `flush` raises
 `Conflict` and the caller's transaction rolls back. That is the one optimistic lock: the
 instance's `lock_version` (the ORM has no version counter of its own).
@@ -36,11 +40,12 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Table, bindparam, insert, or_, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from .audit import chain_key, row_hash
 from .errors import Conflict
-from .models import AuditEvent, Deadline, Delivery, HumanTask, ProcessInstance, TaskPause
+from .models import AuditEvent, Deadline, Delivery, HumanTask, Office, ProcessInstance, TaskPause
 from .sqltx import SqlTx, Stmt
 
 _AUDIT = AuditEvent.__table__
@@ -49,6 +54,7 @@ _DEADLINE = Deadline.__table__
 _PAUSE = TaskPause.__table__
 _INSTANCE = ProcessInstance.__table__
 _DELIVERY = Delivery.__table__
+_OFFICE = Office.__table__
 
 
 def defaults(table: Table) -> dict:
@@ -61,7 +67,7 @@ def _insert(table: Table, columns: tuple[str, ...]) -> Stmt:
     return Stmt(insert(table).values({c: bindparam(c) for c in columns}))
 
 
-_AUDIT_COLUMNS = ("office_id", "instance_id", "human_task_id", "user_id", "at", "kind", "step", "data")
+_AUDIT_COLUMNS = ("office_id", "instance_id", "human_task_id", "user_id", "at", "kind", "step", "data", "hash")
 INSERT_AUDIT = _insert(_AUDIT, _AUDIT_COLUMNS)
 _TASK_COLUMNS = ("id", "task_guid", "instance_id", "office_id", "version_id", "bpmn_id", "name", "lane",
                  "group_id", "state", "mutu_baku_minutes", "ready_at", "due_at")
@@ -79,7 +85,15 @@ WRITE_INSTANCE = Stmt(update(_INSTANCE).where(_INSTANCE.c.id == bindparam("insta
                                               _INSTANCE.c.lock_version == bindparam("seen"))
                       .values(state=bindparam("state"), status=bindparam("status"),
                               completed_at=bindparam("completed_at"), next_timer_at=bindparam("next_timer_at"),
-                              lock_version=_INSTANCE.c.lock_version + 1))
+                              audit_hash=bindparam("audit_hash"), lock_version=_INSTANCE.c.lock_version + 1))
+# the head of an audit chain: read under its owner's lock, moved on only from the head read
+HEADS = {"instance": Stmt(select(_INSTANCE.c.audit_hash).where(_INSTANCE.c.id == bindparam("owner"))
+                          .with_for_update()),
+         "office": Stmt(select(_OFFICE.c.audit_hash).where(_OFFICE.c.id == bindparam("owner")).with_for_update())}
+MOVE_HEAD = {name: Stmt(update(table).where(table.c.id == bindparam("owner"),
+                                            table.c.audit_hash.is_not_distinct_from(bindparam("previous")))
+                        .values(audit_hash=bindparam("head")))
+             for name, table in (("instance", _INSTANCE), ("office", _OFFICE))}
 CANCEL_DELIVERIES = Stmt(update(_DELIVERY).where(_DELIVERY.c.human_task_id == bindparam("task"),
                                                  _DELIVERY.c.status == "pending").values(status="cancelled"))
 
@@ -120,6 +134,11 @@ class UnitOfWork:
         self._writes: list[tuple[Stmt, list[dict], str | None]] = []  # (statement, rows, conflict message)
         self._audits: list[dict] = []
         self._instance: dict | None = None
+        self._heads: dict[tuple, str | None] = {}  # chain key -> head, read under the owner's lock
+
+    def known_head(self, instance_id: int, audit_hash: str | None) -> None:
+        """The instance's audit chain head, as the caller read it with the instance locked."""
+        self._heads[chain_key(instance_id, None)] = audit_hash
 
     @classmethod
     def on(cls, session: Session) -> "UnitOfWork":
@@ -138,7 +157,7 @@ class UnitOfWork:
               data: dict | None = None) -> None:
         """An audit row; written after the change's other rows, in the order recorded."""
         self._audits.append({"office_id": office_id, "instance_id": instance_id, "human_task_id": human_task_id,
-                             "user_id": user_id, "at": at, "kind": kind, "step": step, "data": data})
+                             "user_id": user_id, "at": at, "kind": kind, "step": step, "data": data, "hash": None})
 
     # ---- human_task --------------------------------------------------------------------------
     def open_task(self, row: dict) -> None:
@@ -183,6 +202,7 @@ class UnitOfWork:
     def new_instance(self, row: dict) -> None:
         """A started instance (row: the columns of INSERT_INSTANCE); written first."""
         self._writes.insert(0, (INSERT_INSTANCE, [{**_INSTANCE_DEFAULTS, **row}], None))
+        self.known_head(row["id"], None)
 
     def instance(self, instance_id: int, seen: int, *, state: dict, status: str, completed_at: datetime | None,
                  next_timer_at: datetime | None) -> None:
@@ -193,11 +213,15 @@ class UnitOfWork:
     # ---- sending -----------------------------------------------------------------------------
     def flush(self) -> None:
         """Send everything recorded in one batch; raise Conflict if a guarded write missed."""
+        head_moves = self._chain_audits()
         batch = [(stmt, rows[0] if len(rows) == 1 else rows) for stmt, rows, _ in self._writes]
         guards = [guard for _, _, guard in self._writes]
         if self._audits:
             batch.append((INSERT_AUDIT, self._audits))
             guards.append(None)
+        for name, owner, previous, head in head_moves:
+            batch.append((MOVE_HEAD[name], {"owner": owner, "previous": previous, "head": head}))
+            guards.append("the audit trail of this process changed meanwhile; reload it")
         if self._instance is not None:
             batch.append((WRITE_INSTANCE, self._instance))
             guards.append("this process changed meanwhile (someone else completed a step); reload it")
@@ -205,6 +229,28 @@ class UnitOfWork:
         for (count, _), guard in zip(self.tx.batch(batch), guards):
             if guard is not None and count != 1:
                 raise Conflict(guard)
+
+    def _chain_audits(self) -> list[tuple[str, int, str | None, str]]:
+        """Hash the audit rows onto their chains; return the heads to move (owner kind, id,
+        previous head, new head). The written instance's head moves with its guarded write."""
+        keys = {chain_key(a["instance_id"], a["office_id"]) for a in self._audits}
+        if self._instance is not None:
+            keys.add(chain_key(self._instance["instance"], None))
+        unknown = sorted((k for k in keys if k not in self._heads and k[1] is not None), key=str)
+        if unknown:
+            results = self.tx.batch([(HEADS[name], {"owner": owner}) for name, owner in unknown])
+            for key, (_, rows) in zip(unknown, results):
+                self._heads[key] = rows[0][0] if rows else None
+        before = {k: self._heads.get(k) for k in keys}
+        for row in self._audits:
+            key = chain_key(row["instance_id"], row["office_id"])
+            # rows of no instance and no office have no owner to keep a head: each stands alone
+            row["hash"] = self._heads[key] = row_hash(self._heads.get(key) if key[1] is not None else None, row)
+        written = chain_key(self._instance["instance"], None) if self._instance is not None else None
+        if written is not None:
+            self._instance["audit_hash"] = self._heads.get(written)
+        return [(name, owner, before[(name, owner)], self._heads[(name, owner)]) for name, owner in sorted(keys, key=str)
+                if owner is not None and (name, owner) != written and self._heads.get((name, owner)) != before[(name, owner)]]
 
 
 def record_audit(session: Session, kind: str, **fields) -> None:
