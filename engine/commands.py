@@ -11,7 +11,8 @@ Conflict (the guarded step or instance write found the row changed).
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import bindparam, exists, select
@@ -46,6 +47,31 @@ def locked_step(tx: SqlTx, task_id: int, user_id: int) -> tuple[LockedTask, Acto
     task = LockedTask(*row)
     access.check_active(task.user_id is not None, task.user_active)
     return task, Actor.of_locked(task)
+
+
+class StepChange(NamedTuple):
+    session: object
+    tx: SqlTx
+    task: LockedTask
+    actor: Actor
+    uow: UnitOfWork
+
+
+@contextmanager
+def step_change(rt: "Runtime", task_id: int, user_id: int) -> Iterator[StepChange]:
+    """One transaction on one step: its locking read (the user checked active) and a unit of
+    work that knows the instance's audit chain head. If anything fails, the instance's cached
+    workflow is dropped (it may be half changed)."""
+    instance_id = None
+    try:
+        with rt.sessions.begin() as session:
+            tx = SqlTx(session)
+            task, actor = locked_step(tx, task_id, user_id)
+            instance_id = task.instance_id
+            yield StepChange(session, tx, task, actor, unit_of_work(tx, task))
+    except BaseException:
+        rt.instances.forget(instance_id)
+        raise
 
 
 def check_open(task: LockedTask) -> None:
@@ -108,14 +134,11 @@ def start(rt: "Runtime", user_id: int, process_key: str, subject: str) -> int:
 def claim(rt: "Runtime", user_id: int, task_id: int) -> None:
     """Take a step of one's lane; claiming one's own step again changes nothing."""
     now = rt.now()
-    with rt.sessions.begin() as session:
-        tx = SqlTx(session)
-        task, actor = locked_step(tx, task_id, user_id)
+    with step_change(rt, task_id, user_id) as (_, _, task, actor, uow):
         access.check_act(actor, task)
         if task.state == "ready" and task.assignee_id == task.user_id:
             return
         check_open(task)
-        uow = unit_of_work(tx, task)
         uow.task(task.id, {"assignee_id": task.user_id, "claimed_at": now},
                  expect={"state": "ready", "assignee_id": None})
         _audit(uow, task, "task_claimed", now)
@@ -125,14 +148,11 @@ def claim(rt: "Runtime", user_id: int, task_id: int) -> None:
 def unclaim(rt: "Runtime", user_id: int, task_id: int) -> None:
     """Give a step back to its lane (the holder, or a supervisor)."""
     now = rt.now()
-    with rt.sessions.begin() as session:
-        tx = SqlTx(session)
-        task, actor = locked_step(tx, task_id, user_id)
+    with step_change(rt, task_id, user_id) as (_, _, task, actor, uow):
         access.check_see(actor, task.office_id)
         if task.state != "ready":
             raise Conflict("this step is already closed")
         access.check_release(actor, task)
-        uow = unit_of_work(tx, task)
         uow.task(task.id, {"assignee_id": None, "claimed_at": None},
                  expect={"state": "ready", "assignee_id": task.assignee_id})
         _audit(uow, task, "task_unclaimed", now, {"previous": task.assignee_id})
@@ -142,9 +162,7 @@ def unclaim(rt: "Runtime", user_id: int, task_id: int) -> None:
 def reassign(rt: "Runtime", user_id: int, task_id: int, to_username: str) -> None:
     """(Supervisor) give a step to another member of its lane."""
     now = rt.now()
-    with rt.sessions.begin() as session:
-        tx = SqlTx(session)
-        task, actor = locked_step(tx, task_id, user_id)
+    with step_change(rt, task_id, user_id) as (_, tx, task, actor, uow):
         access.check_reassign(actor, task)
         found = tx.one(TARGET, {"username": to_username, "group": task.group_id})
         if found is None or not found[1]:
@@ -154,7 +172,6 @@ def reassign(rt: "Runtime", user_id: int, task_id: int, to_username: str) -> Non
         access.check_act(target, task)
         if task.state != "ready":
             raise Conflict("this step is already closed")
-        uow = unit_of_work(tx, task)
         uow.task(task.id, {"assignee_id": target.id, "claimed_at": now},
                  expect={"state": "ready", "assignee_id": task.assignee_id})
         _audit(uow, task, "task_reassigned", now, {"from": task.assignee_id, "to": target.id, "to_username": found[4]})
@@ -163,12 +180,9 @@ def reassign(rt: "Runtime", user_id: int, task_id: int, to_username: str) -> Non
 
 def save_draft(rt: "Runtime", user_id: int, task_id: int, data: dict) -> None:
     now = rt.now()
-    with rt.sessions.begin() as session:
-        tx = SqlTx(session)
-        task, actor = locked_step(tx, task_id, user_id)
+    with step_change(rt, task_id, user_id) as (_, _, task, actor, uow):
         access.check_act(actor, task)
         check_open(task)
-        uow = unit_of_work(tx, task)
         uow.task(task.id, {"draft": data})
         _audit(uow, task, "draft_saved", now)
         uow.flush()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from . import access, deadlines, timers
 from .calendar import WeeklySchedule
-from .commands import locked_step
+from .commands import step_change
 from .errors import Conflict, FormInvalid, LajurError, NotFound
 from .models import CalendarOverride, HumanTask, Office
 from .sla import paused_minutes
@@ -94,55 +94,37 @@ def pause(rt: "Runtime", user_id: int, task_id: int, reason: str) -> None:
     if not reason:
         raise FormInvalid({"reason": ["wajib diisi / required"]})
     now = rt.now()
-    instance_id = None
-    try:
-        with rt.sessions.begin() as session:
-            tx = SqlTx(session)
-            task, actor = locked_step(tx, task_id, user_id)
-            instance_id = task.instance_id
-            _check_clock(task, actor)
-            if task.paused_at is not None:
-                raise Conflict("the clock of this step is already paused")
-            uow = unit_of_work(tx, task)
-            uow.task(task.id, {"paused_at": now, "pause_reason": reason[:500]})
-            uow.pause_opened(task.id, now, reason[:500], task.user_id)
-            deadlines.hold(uow, task.id)
-            step = _step(task)
-            _audit(uow, step, task.user_id, now, "clock_paused", {"reason": reason})
-            retime_instance(rt, session, uow, head_of(task), [(step, timers.PAUSED_TIMER)])
-    except BaseException:
-        rt.instances.forget(instance_id)
-        raise
+    with step_change(rt, task_id, user_id) as (session, _, task, actor, uow):
+        _check_clock(task, actor)
+        if task.paused_at is not None:
+            raise Conflict("the clock of this step is already paused")
+        uow.task(task.id, {"paused_at": now, "pause_reason": reason[:500]})
+        uow.pause_opened(task.id, now, reason[:500], task.user_id)
+        deadlines.hold(uow, task.id)
+        step = _step(task)
+        _audit(uow, step, task.user_id, now, "clock_paused", {"reason": reason})
+        retime_instance(rt, session, uow, head_of(task), [(step, timers.PAUSED_TIMER)])
 
 
 def resume(rt: "Runtime", user_id: int, task_id: int, reason: str = "") -> datetime | None:
     """Restart a paused clock; the due time moves on by the paused working time. Returns it."""
     now = rt.now()
-    instance_id = None
-    try:
-        with rt.sessions.begin() as session:
-            tx = SqlTx(session)
-            task, actor = locked_step(tx, task_id, user_id)
-            instance_id = task.instance_id
-            _check_clock(task, actor)
-            if task.paused_at is None:
-                raise Conflict("the clock of this step is not paused")
-            step = _step(task)
-            calendar = rt.calendars.get(session, task.office_id, task.calendar_revision)
-            paused = paused_minutes(session, task.id, calendar) + calendar.working_minutes_between(step.paused_at, now)
-            uow = unit_of_work(tx, task)
-            uow.pause_closed(task.id, now, reason or None, task.user_id)
-            due = deadlines.retime(uow, step, calendar, paused, release=True,
-                                   task_values={"paused_at": None, "pause_reason": None})
-            _audit(uow, step, task.user_id, now, "clock_resumed", {
-                "reason": reason or None, "paused_minutes": paused,
-                "due_before": step.due_at.isoformat() if step.due_at else None,
-                "due_at": due.isoformat() if due else None})
-            retime_instance(rt, session, uow, head_of(task), [(step, due)])
-            return due
-    except BaseException:
-        rt.instances.forget(instance_id)
-        raise
+    with step_change(rt, task_id, user_id) as (session, _, task, actor, uow):
+        _check_clock(task, actor)
+        if task.paused_at is None:
+            raise Conflict("the clock of this step is not paused")
+        step = _step(task)
+        calendar = rt.calendars.get(session, task.office_id, task.calendar_revision)
+        paused = paused_minutes(session, task.id, calendar) + calendar.working_minutes_between(step.paused_at, now)
+        uow.pause_closed(task.id, now, reason or None, task.user_id)
+        due = deadlines.retime(uow, step, calendar, paused, release=True,
+                               task_values={"paused_at": None, "pause_reason": None})
+        _audit(uow, step, task.user_id, now, "clock_resumed", {
+            "reason": reason or None, "paused_minutes": paused,
+            "due_before": step.due_at.isoformat() if step.due_at else None,
+            "due_at": due.isoformat() if due else None})
+        retime_instance(rt, session, uow, head_of(task), [(step, due)])
+        return due
 
 
 # ---- the office calendar ----------------------------------------------------------------------
