@@ -205,6 +205,20 @@ def fire_due(sessions: sessionmaker[Session], settings: Settings, calendars: Cal
                                    .with_for_update(skip_locked=True)))
         if not due:
             return 0, 0, []
+        # A reminder's audit row chains onto its instance's trail under the instance's lock. An
+        # instance a state change holds right now is left to the next tick: waiting for it here
+        # could deadlock (the change holds the instance and waits for these deadline rows).
+        instance_of = dict(session.execute(select(HumanTask.id, HumanTask.instance_id).where(
+            HumanTask.id.in_({d.human_task_id for d in due}))).all())
+        heads = dict(session.execute(select(ProcessInstance.id, ProcessInstance.audit_hash).where(
+            ProcessInstance.id.in_(set(instance_of.values()))).order_by(ProcessInstance.id)
+            .with_for_update(skip_locked=True)).all())
+        due = [d for d in due if instance_of[d.human_task_id] in heads]
+        if not due:
+            return 0, 0, []
+        uow = UnitOfWork.on(session)
+        for instance_id, head in heads.items():
+            uow.known_head(instance_id, head)
         task_ids = {d.human_task_id for d in due}
         tasks = {t.id: t for t in session.scalars(select(HumanTask).where(HumanTask.id.in_(task_ids)))}
         cache = _TickCache(session, calendars, settings)
@@ -214,7 +228,6 @@ def fire_due(sessions: sessionmaker[Session], settings: Settings, calendars: Cal
         cache.users.update((u.id, u) for u in session.scalars(select(User).where(
             User.id.in_({t.assignee_id for t in tasks.values() if t.assignee_id}))))
         deliveries: list[Delivery] = []
-        uow = UnitOfWork.on(session)
         with session.no_autoflush:
             fired, cancelled = _fire_batch(cache, uow, due, tasks, now, deliveries)
         session.flush()  # the notifications and deliveries (the outbox's rows)
