@@ -4,12 +4,12 @@ A `delivery` row is written by the tick (`engine.deadlines`) in the same transac
 notification; this module takes it from there. Sending claims a delivery with a conditional
 UPDATE (status + lease + attempt number) before any network traffic, so two workers can
 never both send it; a worker killed mid-send leaves a lease that expires and the tick
-enqueues it again (`deadlines.due_for_enqueue`).
+enqueues it again (`tick.due_for_enqueue`).
 
 A reminder goes out only while its step is open: the claim skips (and cancels) deliveries
 of closed steps, and right before the point of no return (SMTP DATA, the webhook POST) a
 gate checks the step again and renews the lease. Closing a step cancels its pending and
-in-flight deliveries (`cancel_task_deliveries`, called by the engine's completion and
+in-flight deliveries (`UnitOfWork.cancel_deliveries`, called by the engine's completion and
 cancellation paths), which the gate of a send under way then sees. Email stays
 at-least-once: see engine/notify.py for the window that no protocol closes.
 
@@ -20,15 +20,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import Connection, and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import Settings
-from .deadlines import _TickCache
-from .models import AuditEvent, Delivery, HumanTask, Notification, Office, User
+from .tick import _TickCache
+from .models import Delivery, HumanTask, Notification, Office, ProcessInstance, User
 from .notify import (OUTSIDE_CHANNELS, Facts, NotSent, Outgoing, Sender, SendError, locale_of, parse_channels,
                      webhook_payload)
 from .sla import CalendarCache
+from .uow import record_audit
 
 
 def _step_open():
@@ -58,20 +59,6 @@ _OUTCOME = {  # fence, by outcome: a message that went out is recorded even over
     "pending": update(_d).where(_OWNED, _d.c.status == "sending")
     .values(status="pending", lease_until=None, last_error=bindparam("error"), next_attempt_at=bindparam("retry_at")),
 }
-
-
-def cancel_task_deliveries(connection: Connection | Session, task_ids: list[int]) -> int:
-    """Cancel the deliveries of steps that just closed, in the caller's transaction: the
-    pending ones and the ones being sent. A worker in the middle of such a send learns it at
-    the gate before DATA (and sends nothing), or, past that point, records "sent" anyway
-    (its outcome is recorded over a cancelled row: the message went out). Returns the rows changed.
-
-    The one function every path that closes a step (completion, cancellation) calls."""
-    if not task_ids:
-        return 0
-    return connection.execute(update(_d).where(_d.c.human_task_id.in_(task_ids),
-                                               _d.c.status.in_(("pending", "sending")))
-                              .values(status="cancelled", lease_until=None)).rowcount
 
 
 def claim_many(sessions: sessionmaker[Session], settings: Settings, delivery_ids: list[int],
@@ -146,7 +133,7 @@ class _Attempts:
         owned = {"delivery": out.delivery_id, "attempt": out.attempt}
         with self.sessions.begin() as session:
             conn = session.connection()
-            self._record_deferred(conn, now)
+            self._record_deferred(session, now)
             until = now + timedelta(seconds=self.settings.send_lease_seconds)
             if conn.execute(_GATE, {**owned, "until": until}).rowcount:
                 return
@@ -161,11 +148,12 @@ class _Attempts:
     def flush(self) -> None:
         if self._deferred is not None:
             with self.sessions.begin() as session:
-                self._record_deferred(session.connection(), self.clock())
+                self._record_deferred(session, self.clock())
 
-    def _record_deferred(self, conn: Connection, now: datetime) -> None:
+    def _record_deferred(self, session: Session, now: datetime) -> None:
         if self._deferred is None:
             return
+        conn = session.connection()
         (out, error), self._deferred = self._deferred, None
         params = {"delivery": out.delivery_id, "attempt": out.attempt, "now": now}
         if error is None:
@@ -175,16 +163,22 @@ class _Attempts:
         else:
             status, params["error"] = "pending", str(error)[:1000]
             params["retry_at"] = now + timedelta(seconds=backoff(self.settings, out.attempt))
-        changed = conn.execute(_OUTCOME[status], params).rowcount
-        if changed and status == "failed":
+        task = None
+        if status == "failed":
+            # Lock the instance before the delivery row: a completion takes them in that order
+            # (instance, then its deliveries), so the failed attempt's audit row cannot deadlock it.
             task = conn.execute(select(HumanTask.__table__).where(HumanTask.id == select(_d.c.human_task_id).where(
                 _d.c.id == out.delivery_id).scalar_subquery())).first()
-            conn.execute(insert(AuditEvent.__table__).values(
-                office_id=task.office_id if task else None, instance_id=task.instance_id if task else None,
-                human_task_id=task.id if task else None, at=now, kind="reminder_failed",
-                step=task.bpmn_id if task else None,
-                data={"delivery": out.delivery_id, "channel": out.channel, "attempts": out.attempt,
-                      "error": params["error"]}))
+            if task is not None:
+                conn.execute(select(ProcessInstance.id).where(ProcessInstance.id == task.instance_id)
+                             .with_for_update())
+        changed = conn.execute(_OUTCOME[status], params).rowcount
+        if changed and status == "failed":
+            record_audit(session, "reminder_failed", office_id=task.office_id if task else None,
+                         instance_id=task.instance_id if task else None, human_task_id=task.id if task else None,
+                         at=now, step=task.bpmn_id if task else None,
+                         data={"delivery": out.delivery_id, "channel": out.channel, "attempts": out.attempt,
+                               "error": params["error"]})
         self.result[out.delivery_id] = status if changed else "stale"
 
 

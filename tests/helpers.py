@@ -3,12 +3,14 @@ import asyncio
 import email
 import threading
 from contextlib import contextmanager
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from engine.models import HumanTask
+from engine.db import as_utc
+from engine.models import HumanTask, ProcessInstance, ProcessVersion
 
 from .sopdata import ACTORS, REJECT, STEP_DATA
 
@@ -109,3 +111,14 @@ class SmtpSink:
         if self.controller:
             self.controller.stop()
             self.controller = None
+
+
+def stored_timer_times(services, instance_id: int) -> list[datetime]:
+    """When the stored workflow's waiting timers fire, read from the database (not the engine's
+    cache) and restored through the public WorkflowStore."""
+    store = services.runtime.store
+    with services.sessions() as session:
+        inst = session.get(ProcessInstance, instance_id)
+        version = session.get(ProcessVersion, inst.version_id)
+        workflow = store.workflow_from_dict(inst.state, *store.spec_from_dict(version.spec))
+    return [as_utc(datetime.fromisoformat(e.value)) for e in workflow.waiting_events()]

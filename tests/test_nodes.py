@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select, text, update
 
-from engine import deadlines, heartbeat
+from engine import heartbeat, tick
 from engine.models import Deadline, Delivery, Notification, User
 from webui import create_app
 
@@ -47,7 +47,7 @@ def _due_warnings(services, demo, n: int) -> list[int]:
 
 def _tick(services, settings, batch=500):
     ids: list[int] = []
-    result = deadlines.tick(services.sessions, settings, services.runtime.calendars,
+    result = tick.tick(services.sessions, settings, services.runtime.calendars,
                             lambda: datetime.now(timezone.utc), ids.extend, batch=batch)
     return result, ids
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from engine import deadlines, outbox
+from engine import outbox, tick
 from engine.models import AuditEvent, Delivery, User
 
 from .helpers import SmtpSink, open_task
@@ -49,7 +49,7 @@ def _emails_due(services, demo, settings) -> tuple[int, list[int]]:
     rt.claim(demo["dpmk.penerima"], task.id)
     rt.clock = lambda: DUE
     ids: list[int] = []
-    deadlines.tick(services.sessions, settings, rt.calendars, lambda: DUE, ids.extend)
+    tick.tick(services.sessions, settings, rt.calendars, lambda: DUE, ids.extend)
     assert len(ids) >= 2
     return task.id, sorted(ids)
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import deadlines, notifications, outbox
+from engine.tick import tick as run_tick
 from engine.accounts import create_user, office_by_code
 from engine.bpmn import load_process_folder
 from engine.deploy import deploy_folder
@@ -38,7 +39,7 @@ def aware(dt):
 def tick(services, settings, when):
     services.runtime.clock = lambda: when
     enqueued: list[int] = []
-    result = deadlines.tick(services.sessions, settings, services.runtime.calendars, lambda: when, enqueued.extend)
+    result = run_tick(services.sessions, settings, services.runtime.calendars, lambda: when, enqueued.extend)
     return result, enqueued
 
 

@@ -16,7 +16,7 @@ Here a push back that fails, and an ack or reject on a detached channel, are log
 dropped instead. Nothing is lost by that: the messages are only doorbells. If Redis kept
 them, they are still in its unacked set and come back after the visibility timeout; if
 Redis lost them, the tick re-enqueues every delivery still pending or whose lease ran out
-(`engine.deadlines.due_for_enqueue`). Either way the claim in the database makes any
+(`engine.tick.due_for_enqueue`). Either way the claim in the database makes any
 extra copy a no-op.
 
 Used for `redis://` broker URLs through `broker_transport` (workers/app.py).
