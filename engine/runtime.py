@@ -29,7 +29,7 @@ from .calendar import WeeklySchedule
 from .db import as_utc
 from .hotpath import InstanceHead, InstanceIds, LockedTask, TaskIds
 from .rawtx import RawTx
-from .errors import Conflict, Forbidden, FormInvalid, LajurError, NotFound
+from .errors import Conflict, Forbidden, FormInvalid, LajurError, NotFound, OtherOffice
 from .models import (AuditEvent, CalendarOverride, Group, HumanTask, Office, ProcessDefinition, ProcessInstance,
                      ProcessVersion, TaskPause, User, user_group)
 from .serialization import WorkflowStore
@@ -190,7 +190,7 @@ class Runtime:
     @staticmethod
     def _check_office(user: User, office_id: int) -> None:
         if user.office_id != office_id and not user.has_role("admin"):
-            raise Forbidden("this belongs to another office")
+            raise OtherOffice("this belongs to another office")
 
     @staticmethod
     def _group_ids(session: Session, user: User) -> list[int]:
@@ -578,7 +578,7 @@ class Runtime:
         if task.user_id is None or not task.user_active:
             raise Forbidden("unknown or inactive user")
         if task.user_office_id != task.office_id and "admin" not in (task.user_roles or "").split(","):
-            raise Forbidden("this belongs to another office")
+            raise OtherOffice("this belongs to another office")
         if not task.member:
             raise Forbidden(f"step {task.name!r} belongs to lane {task.lane!r}, which you are not in")
 
