@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from flask import Blueprint, abort, current_app, g, json, request
 from limits import parse as parse_limit
 from spectree import Response, SecurityScheme, SpecTree
+from spectree.model_adapter.pydantic_adapter import PydanticModelAdapter
 from spectree.models import SecureType, SecuritySchemeData
 
 from engine import queries, tokens
@@ -27,8 +28,17 @@ from .problems import Problem, init_blueprint, problem, validation_hook
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
+
+class _Models(PydanticModelAdapter):
+    """pydantic, with validation errors that never echo the input (an uploaded file or bytes
+    cannot be written as JSON, and echoing it back is pointless)."""
+
+    def validation_errors(self, err):
+        return err.errors(include_context=False, include_input=False, include_url=False)
+
+
 spec = SpecTree(
-    "flask", mode="strict", annotations=True, before=validation_hook, validation_error_model=Problem,
+    "flask", model_adapter=_Models(), mode="strict", annotations=True, before=validation_hook, validation_error_model=Problem,
     naming_strategy=lambda model: model.__name__, nested_naming_strategy=lambda _parent, child: child,
     title="Lajur API", version="1.0.0",
     description="SOP processes, instances, the task inbox, notifications, dashboard figures and the office "
@@ -42,7 +52,8 @@ spec = SpecTree(
 
 PUBLIC = frozenset({"api.openapi_json", "api.docs"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-COMMON_ERRORS = (401, 403, 404, 422, 429)
+COMMON_ERRORS = (400, 401, 403, 404, 413, 415, 422, 429)
+MAX_JSON_BYTES = 1024 * 1024
 
 
 def responses(ok: dict, *extra: int) -> Response:
@@ -102,7 +113,25 @@ def authenticate():
         return limited
     if request.method not in SAFE_METHODS and not found.may_write:
         return problem(403, "this token's scope is read; changes need a write token", kind="insufficient-scope")
+    if request.mimetype == "application/json" and (request.content_length or 0) > MAX_JSON_BYTES:
+        return problem(413, f"a JSON body may have at most {MAX_JSON_BYTES // 1024} KB")
+    if request.method not in SAFE_METHODS and request.get_data(cache=True):
+        if request.mimetype == "application/json":
+            if request.get_json(silent=True) is None:
+                return problem(400, "the body is not valid JSON")
+        elif request.mimetype != "multipart/form-data":
+            return problem(415, "send application/json (or multipart/form-data for evidence)")
+    if _has_nul():
+        return problem(422, "text may not contain NUL characters", kind="request-invalid",
+                       errors=[{"field": "", "pointer": "", "detail": "NUL (U+0000) is not allowed"}])
     return None
+
+
+def _has_nul() -> bool:
+    """NUL cannot be stored in PostgreSQL text: refuse it in the path, the query or a JSON body."""
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+        return True
+    return request.mimetype == "application/json" and b"\\u0000" in request.get_data(cache=True)
 
 
 def _rate_limit(token_id: int):

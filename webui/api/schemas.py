@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
+from spectree.model_adapter.pydantic_adapter import BaseFile
+
+Id = Annotated[int, Field(ge=1, le=2 ** 31 - 1)]
 
 Limit = Field(25, ge=1, le=100, description="rows per page (1-100)")
 Cursor = Field(None, max_length=200, description="the `next_cursor` of the previous page")
@@ -222,7 +227,7 @@ class Evidence(BaseModel):
 
 class EvidenceForm(BaseModel):
     field: str = Field(min_length=1, max_length=200, description="the form's files field the evidence is for")
-    file: Any = Field(json_schema_extra={"type": "string", "format": "binary"})
+    file: BaseFile = Field(description="the evidence file (JPEG, PNG, WebP, MP4, WebM or PDF)")
 
 
 # ---- notifications ------------------------------------------------------------------------
@@ -250,7 +255,7 @@ class NotificationPage(BaseModel):
 
 
 class MarkReadBody(Strict):
-    ids: list[int] | None = Field(None, max_length=500, description="omit to mark every unread one read")
+    ids: list[Id] | None = Field(None, max_length=500, description="omit to mark every unread one read")
 
 
 class Marked(BaseModel):
