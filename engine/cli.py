@@ -377,5 +377,7 @@ def notify_status(ctx, office):
                        f" after {d.attempts} attempt(s): {(d.last_error or '')[:120]}")
 
 
+from . import cli_tokens  # noqa: E402,F401  (registers `token` and `service-account`)
+
 if __name__ == "__main__":
     main()
