@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, current_app, json, request
+from flask import Response, current_app, g, json, request
 from pydantic import BaseModel, Field
 from werkzeug.exceptions import HTTPException
 
@@ -72,7 +72,7 @@ def field_errors(errors: dict[str, list[str]], root: str = "") -> list[dict]:
     return out
 
 
-def from_engine(exc: LajurError, form_root: str = "data") -> Response:
+def from_engine(exc: LajurError) -> Response:
     if isinstance(exc, (OtherOffice, NotFound)):
         return problem(404, "not found")  # the same words for a missing id and another office's
     if isinstance(exc, Forbidden):
@@ -80,7 +80,9 @@ def from_engine(exc: LajurError, form_root: str = "data") -> Response:
     if isinstance(exc, Conflict):
         return problem(409, str(exc), kind="conflict")
     if isinstance(exc, FormInvalid):
-        return problem(422, "form data invalid", errors=field_errors(exc.errors, form_root), kind="form-invalid")
+        # a step's form sits under "data" in the body (views set g.api_form_root); others at the top
+        return problem(422, "form data invalid", errors=field_errors(exc.errors, g.get("api_form_root", "")),
+                       kind="form-invalid")
     if isinstance(exc, FileTooLarge):
         return problem(413, str(exc))
     status = exc.http_status if exc.http_status in (400, 409, 413, 422) else 400

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from flask import abort, current_app, json, request
+from flask import abort, current_app, g, json, request
 from werkzeug.utils import secure_filename
 
 from engine import attachments as evidence
@@ -19,7 +19,7 @@ from engine.errors import Conflict, Forbidden, FormInvalid
 from engine.models import User
 from engine.runtime import TaskRow
 
-from .base import bp, decode_cursor, encode_cursor, now, responses, services, spec, user
+from .base import auth, bp, decode_cursor, encode_cursor, now, responses, services, spec, user
 from .problems import problem
 from .schemas import (Completed, CompleteBody, Done, DraftBody, Evidence, EvidenceForm, ReassignBody, TaskDetail,
                       TaskItem, TaskPage, TaskQuery)
@@ -99,7 +99,7 @@ def task_detail(task_id: int):
 def claim(task_id: int):
     """Take a step of one of the caller's lanes (claiming one's own step again changes nothing)."""
     _check_if_match(task_id)
-    services().runtime.claim(auth_id(), task_id)
+    services().runtime.claim(auth().user_id, task_id)
     return Done()
 
 
@@ -108,7 +108,7 @@ def claim(task_id: int):
 def unclaim(task_id: int):
     """Give a held step back to its lane (the holder, or a supervisor)."""
     _check_if_match(task_id)
-    services().runtime.unclaim(auth_id(), task_id)
+    services().runtime.unclaim(auth().user_id, task_id)
     return Done()
 
 
@@ -117,7 +117,7 @@ def unclaim(task_id: int):
 def reassign(task_id: int, json: ReassignBody):
     """(Supervisor) give the step to another member of its lane."""
     _check_if_match(task_id)
-    services().runtime.reassign(auth_id(), task_id, json.to)
+    services().runtime.reassign(auth().user_id, task_id, json.to)
     return Done()
 
 
@@ -126,7 +126,7 @@ def reassign(task_id: int, json: ReassignBody):
 def save_draft(task_id: int, json: DraftBody):
     """Keep unfinished form data on the step (not validated; replaced by the next draft)."""
     _check_if_match(task_id)
-    services().runtime.save_draft(auth_id(), task_id, json.data)
+    services().runtime.save_draft(auth().user_id, task_id, json.data)
     return Done()
 
 
@@ -137,11 +137,10 @@ def complete(task_id: int, json: CompleteBody):
     """Complete the step with its form data (validated against the form's JSON Schema; evidence
     hashes must be files uploaded to the caller's office). Of two racing callers exactly one wins."""
     _check_if_match(task_id)
-    svc = services()
-    runtime = svc.runtime
+    g.api_form_root = "data"
     if _refers_to_evidence(json.data):
         _check_evidence(task_id, json.data)
-    return Completed(opened=runtime.complete(auth_id(), task_id, json.data))
+    return Completed(opened=services().runtime.complete(auth().user_id, task_id, json.data))
 
 
 def _refers_to_evidence(data: dict) -> bool:
@@ -156,11 +155,6 @@ def _check_evidence(task_id: int, data: dict) -> None:
     if foreign:
         raise FormInvalid({name: ["berkas bukti tidak ditemukan di kantor Anda / evidence file not found in your "
                                   "office"] for name in foreign})
-
-
-def auth_id() -> int:
-    from .base import auth
-    return auth().user_id
 
 
 @bp.post(f"/tasks/{ID}/evidence")
@@ -184,7 +178,7 @@ def upload_evidence(task_id: int, form: EvidenceForm):
     accept = set(schema["properties"][form.field].get("x-lajur-accept") or []) or None
     svc = services()
     with svc.sessions.begin() as db:
-        stored = evidence.store(db, db.get(User, auth_id()), secure_filename(upload.filename) or "berkas",
+        stored = evidence.store(db, db.get(User, auth().user_id), secure_filename(upload.filename) or "berkas",
                                 upload.stream, svc.settings.data_dir,
                                 max_bytes=current_app.config["LAJUR_MAX_UPLOAD_BYTES"], allowed=accept)
         body = Evidence(sha256=stored.sha256, mime=stored.mime, size=stored.size, name=stored.original_name)
