@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 from datetime import datetime, timezone
 
 from flask import Blueprint, abort, current_app, g, json, request
@@ -90,7 +91,7 @@ def user() -> UserView:
 def _setup(state) -> None:
     app = state.app
     app.extensions["csrf"].exempt(bp)
-    app.config.setdefault("LAJUR_API_LIMIT", "1200/minute")
+    app.config.setdefault("LAJUR_API_LIMIT", os.environ.get("LAJUR_API_LIMIT", "1200/minute"))
 
 
 @bp.before_request
