@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
@@ -285,3 +286,27 @@ def test_dashboard_is_for_supervisors(app, services):
         .status_code == 403
     r = client.get("/api/v1/dashboard/overview", headers=bearer(make_token(services, "dpmk.kasubbag")))
     assert r.status_code == 200 and r.json["tables"][0]["name"] == "overview"
+
+
+def test_instance_filters(app, services):
+    client = app.test_client()
+    token = make_token(services, "dpmk.penerima")
+    first = start(client, token, "Musrenbang")
+    start(client, token, "Bimtek")
+    kasubbag = make_token(services, "dpmk.kasubbag")
+
+    def ids(**query):
+        r = client.get("/api/v1/instances", query_string=query, headers=bearer(kasubbag))
+        assert r.status_code == 200, r.data
+        return [i["id"] for i in r.json["items"]]
+    assert ids(officer="dpmk.penerima") == [2, 1] and ids(officer="dpmk.kasubbag") == []
+    assert ids(status="running") == [2, 1] and ids(status="completed") == []
+    assert ids(process=DPMK) == [2, 1] and ids(process="nope") == []
+    assert ids(late="false") == [2, 1] and ids(late="true") == []
+    with services.sessions.begin() as db:  # the first step of the first instance is now past due
+        db.execute(update(HumanTask).where(HumanTask.id == first["open_tasks"][0])
+                   .values(due_at=now() - timedelta(minutes=5)))
+    assert ids(late="true") == [1]
+    today = now().astimezone(ZoneInfo("Asia/Jakarta")).date().isoformat()  # the filter's days are WIB days
+    assert ids(started_from=today, started_to=today) == [2, 1]
+    assert ids(started_to="2020-01-01") == []

@@ -9,7 +9,7 @@ from engine.instance_list import InstanceFilters, list_instances
 from engine.queries import open_task_ids, user_names
 
 from .base import bp, decode_cursor, encode_cursor, now, responses, services, spec, user
-from .schemas import (AuditItem, InstanceDetail, InstanceItem, InstancePage, InstanceQuery, StartBody, Started,
+from .schemas import (AuditItem, InstanceDetail, InstancePage, InstanceQuery, StartBody, Started,
                       StepItem)
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -46,7 +46,7 @@ def instance_list(query: InstanceQuery):
         rows = list_instances(db, user().id, filters, now(), after_id=after, limit=query.limit + 1)
     more = len(rows) > query.limit
     rows = rows[:query.limit]
-    return InstancePage(items=[InstanceItem(**r.__dict__) for r in rows],
+    return InstancePage(items=rows,
                         next_cursor=encode_cursor({"id": rows[-1].id}) if more else None)
 
 

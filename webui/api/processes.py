@@ -6,7 +6,7 @@ from engine.instance_list import process_versions
 from engine.queries import sop_cards
 
 from .base import bp, responses, services, spec, user
-from .schemas import ProcessCard, ProcessList, ProcessSummary, SopStep, VersionItem, VersionList
+from .schemas import ProcessCard, ProcessList, ProcessSummary, SopStep, VersionList
 
 KEY = "<string(maxlength=100):key>"
 
@@ -59,4 +59,4 @@ def list_versions(key: str):
     """The deployed versions of an SOP of the caller's office, newest first."""
     with services().sessions() as db:
         definition, rows = process_versions(db, user().id, key)
-    return VersionList(key=definition.key, items=[VersionItem(**r.__dict__) for r in rows])
+    return VersionList(key=definition.key, items=rows)

@@ -1,7 +1,9 @@
 """The API's request and response models (pydantic): they validate requests and, through
-spectree, are the OpenAPI document's schemas, so the two cannot drift."""
+spectree, are the OpenAPI document's schemas, so the two cannot drift. Rows the engine
+already defines (engine dataclasses) are used as they are."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -9,6 +11,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from spectree.model_adapter.pydantic_adapter import BaseFile
+
+from engine.instance_list import InstanceRow, VersionRow
+from engine.runtime import TaskRow
 
 Id = Annotated[int, Field(ge=1, le=2 ** 31 - 1)]
 
@@ -50,18 +55,9 @@ class ProcessCard(BaseModel):
     steps: list[SopStep]
 
 
-class VersionItem(BaseModel):
-    id: int
-    version: int
-    deployed_at: datetime
-    deployed_by: str | None
-    latest: bool
-    steps: int
-
-
 class VersionList(BaseModel):
     key: str
-    items: list[VersionItem]
+    items: list[VersionRow]
 
 
 # ---- instances ---------------------------------------------------------------------------
@@ -87,21 +83,8 @@ class InstanceQuery(Strict):
     limit: int = Limit
 
 
-class InstanceItem(BaseModel):
-    id: int
-    process_key: str
-    process_name: str
-    version: int
-    subject: str
-    status: str
-    started_at: datetime
-    completed_at: datetime | None
-    started_by: str | None
-    late: bool
-
-
 class InstancePage(BaseModel):
-    items: list[InstanceItem]
+    items: list[InstanceRow]
     next_cursor: str | None
 
 
@@ -151,24 +134,12 @@ class TaskQuery(Strict):
     limit: int = Limit
 
 
-class TaskItem(BaseModel):
-    id: int
-    instance_id: int
-    subject: str
-    process_key: str
-    process_name: str
-    bpmn_id: str
-    name: str
-    lane: str | None
-    state: str
-    assignee: str | None
-    ready_at: datetime
-    due_at: datetime | None
-    completed_at: datetime | None
-    mutu_baku_minutes: float | None
-    paused: bool
+@dataclass(frozen=True)
+class TaskItem(TaskRow):
+    """An inbox line (engine.runtime.TaskRow) with what a client would otherwise compute."""
+
     late: bool
-    minutes_left: float | None = Field(description="wall-clock minutes to the due time (negative: late)")
+    minutes_left: float | None  # wall-clock minutes to the due time (negative: late); None when done
 
 
 class TaskPage(BaseModel):

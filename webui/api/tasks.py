@@ -31,11 +31,7 @@ WRITE_ERRORS = (409, 412)
 
 def _item(row: TaskRow, at: datetime) -> TaskItem:
     left = (row.due_at - at).total_seconds() / 60 if row.due_at is not None and row.state == "ready" else None
-    return TaskItem(id=row.id, instance_id=row.instance_id, subject=row.subject, process_key=row.process_key,
-                    process_name=row.process_name, bpmn_id=row.bpmn_id, name=row.name, lane=row.lane,
-                    state=row.state, assignee=row.assignee, ready_at=row.ready_at, due_at=row.due_at,
-                    completed_at=row.completed_at, mutu_baku_minutes=row.mutu_baku_minutes, paused=row.paused,
-                    late=row.overdue(at), minutes_left=round(left, 1) if left is not None else None)
+    return TaskItem(**row.__dict__, late=row.overdue(at), minutes_left=round(left, 1) if left is not None else None)
 
 
 @bp.get("/tasks")
