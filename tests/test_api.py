@@ -310,3 +310,25 @@ def test_instance_filters(app, services):
     today = now().astimezone(ZoneInfo("Asia/Jakarta")).date().isoformat()  # the filter's days are WIB days
     assert ids(started_from=today, started_to=today) == [2, 1]
     assert ids(started_to="2020-01-01") == []
+
+
+def test_spectree_guard():
+    """What the API relies on in spectree beyond its decorators (pinned exactly in pyproject):
+    the pydantic adapter class it subclasses and the BaseFile type it documents uploads with."""
+    from importlib.metadata import version
+
+    from pydantic import ValidationError
+    from spectree.model_adapter.pydantic_adapter import BaseFile, PydanticModelAdapter
+
+    from webui.api.base import _Models
+    from webui.api.schemas import EvidenceForm
+
+    assert version("spectree") == "3.0.0"
+    assert issubclass(_Models, PydanticModelAdapter)
+    assert EvidenceForm.model_json_schema()["properties"]["file"]["format"] == "binary"
+    assert BaseFile.validate(object) is object
+    try:
+        EvidenceForm.model_validate({"field": "x", "extra": io.BytesIO(b"\x00")})
+    except ValidationError as exc:
+        errors = _Models().validation_errors(exc)
+    assert errors and all("input" not in e for e in errors)
