@@ -92,6 +92,9 @@ def test_form_errors_are_field_problems_and_change_nothing(app, services):
     assert "/data/nomor_agenda" in pointers and "/data/judul_berita" in pointers
     r = client.post("/api/v1/instances", json={"process": DPMK}, headers=bearer(token))
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "subject"
+    assert client.post("/api/v1/notifications/read", json=[], headers=bearer(token)).status_code == 422
+    assert client.post("/api/v1/notifications/read", data="{", content_type="application/json",
+                       headers=bearer(token)).status_code == 400
     with services.sessions() as db:
         assert db.get(HumanTask, task_id).state == "ready"
         assert db.scalar(select(ProcessInstance.id).order_by(ProcessInstance.id.desc())) == 1

@@ -118,8 +118,12 @@ def authenticate():
         return problem(413, f"a JSON body may have at most {MAX_JSON_BYTES // 1024} KB")
     if request.method not in SAFE_METHODS and request.get_data(cache=True):
         if request.mimetype == "application/json":
-            if request.get_json(silent=True) is None:
+            body = request.get_json(silent=True)
+            if body is None:
                 return problem(400, "the body is not valid JSON")
+            if not isinstance(body, dict):
+                return problem(422, "the body must be a JSON object", kind="request-invalid",
+                               errors=[{"field": "", "pointer": "", "detail": "expected an object"}])
         elif request.mimetype != "multipart/form-data":
             return problem(415, "send application/json (or multipart/form-data for evidence)")
     if _has_nul():
