@@ -93,6 +93,47 @@ def load_open_tasks(services: Services, count: int) -> None:
         conn.execute(text("ANALYZE"))
 
 
+def start_gunicorn(url: str, data_dir: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
+    """gunicorn -w 2 serving the app on a free port, answering /healthz; returns it and its base URL."""
+    port = free_port()
+    env = dict(os.environ, LAJUR_DATABASE_URL=url, LAJUR_DATA_DIR=str(data_dir), LAJUR_SECRET_KEY="bench",
+               LAJUR_BASE_URL="http://127.0.0.1", LAJUR_LOGIN_LIMIT="10000/minute", **env_extra)
+    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level",
+               "warning", "webui.wsgi:app"]
+    print("server:", " ".join(command[1:]))
+    server = subprocess.Popen(command, cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
+                break
+        except requests.RequestException:
+            time.sleep(0.1)
+    return server, base
+
+
+def seeded(url: str, tmp: Path) -> tuple[Services, dict[str, int], str, Path]:
+    """Migrate, seed the demo (passwords: PASSWORD) and store one evidence photo of the Penerima.
+    Returns the services, username -> id, the photo's sha256 and the data directory."""
+    upgrade(url)
+    data_dir = tmp / "data"
+    settings = Settings(database_url=url, broker_url="memory://", data_dir=data_dir, base_url="http://127.0.0.1")
+    services = Services.from_settings(settings)
+    fast = generate_password_hash(PASSWORD, "pbkdf2:sha256:1000")
+    with services.sessions.begin() as session:
+        seed_demo(session, services.runtime.store, data_dir / "logins.json")
+        for user in session.scalars(select(User)):
+            user.password_hash = fast
+    with services.sessions() as session:
+        users = {u.username: u.id for u in session.scalars(select(User))}
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (40, 120, 200)).save(buf, "PNG")
+    buf.seek(0)
+    with services.sessions.begin() as session:
+        sha = attachments.store(session, session.get(User, users["dpmk.penerima"]), "foto.png", buf, data_dir).sha256
+    return services, users, sha, data_dir
+
+
 def prepare_step2(services: Services, users: dict[str, int], n: int, sha: str, label: str) -> list[int]:
     """N DPMK instances whose step 1 is done in-process; return their open step 2 task ids."""
     rt = services.runtime
@@ -206,45 +247,14 @@ def main() -> None:
     args = ap.parse_args()
     print(f"machine: {machine()}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     with scratch_database("lajur_bench_web") as url, tempfile.TemporaryDirectory() as tmp:
-        upgrade(url)
-        data_dir = Path(tmp) / "data"
-        settings = Settings(database_url=url, broker_url="memory://", data_dir=data_dir,
-                            base_url="http://127.0.0.1")
-        services = Services.from_settings(settings)
-        fast = generate_password_hash(PASSWORD, "pbkdf2:sha256:1000")
-        with services.sessions.begin() as session:
-            seed_demo(session, services.runtime.store, data_dir / "logins.json")
-            for user in session.scalars(select(User)):
-                user.password_hash = fast
-        with services.sessions() as session:
-            users = {u.username: u.id for u in session.scalars(select(User))}
-        buf = io.BytesIO()
-        Image.new("RGB", (64, 48), (40, 120, 200)).save(buf, "PNG")
-        buf.seek(0)
-        with services.sessions.begin() as session:
-            sha = attachments.store(session, session.get(User, users["dpmk.penerima"]), "foto.png", buf,
-                                    data_dir).sha256
-
+        services, users, sha, data_dir = seeded(url, Path(tmp))
         t0 = time.perf_counter()
         web_ids = prepare_step2(services, users, args.completions, sha, "Bench web")
         ref_ids = prepare_step2(services, users, args.completions, sha, "Bench engine")
         print(f"prepared {2 * args.completions} instances at step 2 in {time.perf_counter() - t0:.1f} s")
 
-        port = free_port()
-        env = dict(os.environ, LAJUR_DATABASE_URL=url, LAJUR_DATA_DIR=str(data_dir), LAJUR_SECRET_KEY="bench",
-                   LAJUR_BASE_URL="http://127.0.0.1", LAJUR_LOGIN_LIMIT="10000/minute")
-        command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level",
-                   "warning", "webui.wsgi:app"]
-        print("server:", " ".join(command[1:]))
-        server = subprocess.Popen(command, cwd=ROOT, env=env)
-        base = f"http://127.0.0.1:{port}"
+        server, base = start_gunicorn(url, data_dir)
         try:
-            for _ in range(100):
-                try:
-                    if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
-                        break
-                except requests.RequestException:
-                    time.sleep(0.1)
             # warm both workers (imports, spec cache) before measuring
             signed_in(base, "dpmk.kasubbag")
             healthz_rate(base, 1.0, args.threads)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from .errors import Forbidden
+from .errors import Forbidden, OtherOffice
 from .models import User, user_group
 
 
@@ -90,7 +90,7 @@ def may_see(actor: Actor, office_id: int | None) -> bool:
 
 def check_see(actor: Actor, office_id: int | None) -> None:
     if not may_see(actor, office_id):
-        raise Forbidden("this belongs to another office")
+        raise OtherOffice("this belongs to another office")
 
 
 def check_office_view(actor: Actor) -> None:

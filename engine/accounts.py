@@ -74,7 +74,7 @@ def set_password(user: User, password: str) -> None:
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with these credentials, or None (same answer for a wrong name or password)."""
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active:
+    if user is None or not user.active or user.kind == "service":  # a service account only has API tokens
         check_password_hash(_dummy_hash(), password)  # same cost either way: no user enumeration by timing
         return None
     return user if check_password_hash(user.password_hash, password) else None

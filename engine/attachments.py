@@ -155,3 +155,29 @@ def by_sha(session: Session, office_id: int | None, shas: list[str] | set[str]) 
     if office_id is not None:
         query = query.where(Attachment.office_id == office_id)
     return {a.sha256: a for a in session.scalars(query)}
+
+
+def evidence_fields(schema: dict) -> list[str]:
+    """The form's evidence fields: arrays of SHA-256 hashes of uploaded files."""
+    return [n for n, p in schema.get("properties", {}).items() if p.get("x-lajur-widget") == "files"]
+
+
+def evidence_values(schema: dict, data: dict | None) -> set[str]:
+    """Every sha256 a step's data refers to."""
+    found: set[str] = set()
+    for name in evidence_fields(schema):
+        value = (data or {}).get(name)
+        if isinstance(value, list):
+            found.update(v for v in value if isinstance(v, str))
+    return found
+
+
+def foreign_evidence(session: Session, office_id: int | None, schema: dict, data: dict) -> list[str]:
+    """The evidence fields of `data` naming a file that is not one of the office's own uploads
+    (a guessed hash, or another office's file): such a step must not be completed."""
+    wanted = evidence_values(schema, data)
+    if not wanted:
+        return []
+    known = by_sha(session, office_id, wanted)
+    return [name for name in evidence_fields(schema)
+            if isinstance(data.get(name), list) and any(v not in known for v in data[name])]

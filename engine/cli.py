@@ -410,8 +410,8 @@ def audit_verify(ctx, instance):
     click.echo(f"audit trail intact: {result.rows} rows in {result.chains} chains")
 
 
+from . import cli_tokens  # noqa: E402,F401  (registers `token` and `service-account`)
 from .sopdoc.cli import register as _register_sopdoc; _register_sopdoc(main)  # noqa: E402,E702
-
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,11 @@ class Forbidden(LajurError):
     http_status = 403
 
 
+class OtherOffice(Forbidden):
+    """The object belongs to another office. The web says 403; the API answers 404 exactly as
+    for a missing id, so another office's ids reveal nothing."""
+
+
 class Conflict(LajurError):
     """The object changed under the caller (a race lost, a task already taken or done)."""
 

@@ -84,6 +84,9 @@ class User(Base):
     # handle a webhook gateway needs to reach them (Telegram chat id, WhatsApp number).
     notify_channels: Mapped[str] = mapped_column(String(64), default="inapp,email", server_default="inapp,email")
     webhook_handle: Mapped[str | None] = mapped_column(String(200))
+    # "person" signs in with a password; "service" is a machine of an office that only
+    # reaches the API with its tokens (engine/tokens.py)
+    kind: Mapped[str] = mapped_column(String(16), default="person", server_default="person")
 
     office: Mapped[Office | None] = relationship()
     groups: Mapped[list["Group"]] = relationship(secondary=user_group, back_populates="members")
@@ -430,3 +433,22 @@ class ProcessHeartbeat(Base):
     started_at: Mapped[datetime] = utc_dt()
     seen_at: Mapped[datetime] = utc_dt()
     info: Mapped[dict | None] = mapped_column(JSON, default=None)
+
+
+class ApiToken(Base):
+    """A personal access token (or a service account's) for the REST API, stored hashed.
+
+    The token is shown once; `prefix` (random, not secret) finds the row, `token_hash` is
+    the SHA-256 of the whole token. `scope` is read|write; see engine/tokens.py."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (Index("ix_api_token_user", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(8))  # read|write
+    created_at: Mapped[datetime] = utc_dt()
+    expires_at: Mapped[datetime] = utc_dt()
+    revoked_at: Mapped[datetime | None] = utc_dt()

@@ -63,7 +63,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         MAX_CONTENT_LENGTH=4 * DEFAULT_MAX_UPLOAD + 1024 * 1024,
         MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
         LAJUR_LOGIN_LIMIT=os.environ.get("LAJUR_LOGIN_LIMIT", "10/minute"),
-        RATELIMIT_STORAGE_URI=os.environ.get("LAJUR_RATELIMIT_STORAGE", "memory://"),
+        # shared between gunicorn workers when Redis is the broker (login and API token limits)
+        RATELIMIT_STORAGE_URI=os.environ.get("LAJUR_RATELIMIT_STORAGE") or (
+            settings.broker_url if settings.broker_url.startswith(("redis://", "rediss://")) else "memory://"),
         RATELIMIT_HEADERS_ENABLED=True,
         LAJUR_INBOX_PAGE=25,
         LAJUR_INBOX_POLL_SECONDS=30,

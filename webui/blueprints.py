@@ -9,3 +9,5 @@ BLUEPRINTS: list[str] = []
 BLUEPRINTS.append("webui.dashboard:bp")
 BLUEPRINTS.append("webui.notifications:bp")
 BLUEPRINTS.append("webui.health:bp")
+BLUEPRINTS.append("webui.api:bp")
+BLUEPRINTS.append("webui.tokens:bp")

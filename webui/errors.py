@@ -65,4 +65,7 @@ def init_app(app) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if request.path.startswith("/api/"):  # no route of the API matched: a problem document, not a page
+            from .api.problems import from_http
+            return from_http(exc)
         return render_error(exc.code or 500)

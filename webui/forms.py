@@ -14,6 +14,8 @@ from flask_babel import gettext as _
 from jsonschema import Draft202012Validator, FormatChecker
 from werkzeug.datastructures import MultiDict
 
+from engine import attachments as evidence
+
 YES_NO = {"YA", "TIDAK"}
 
 
@@ -183,15 +185,6 @@ def _message(error, prop: dict) -> str:
     return error.message
 
 
-def file_fields(schema: dict) -> list[str]:
-    return [n for n, p in schema.get("properties", {}).items() if p.get("x-lajur-widget") == "files"]
-
-
-def file_values(schema: dict, data: dict | None) -> set[str]:
-    """Every sha256 a step's data refers to."""
-    found: set[str] = set()
-    for name in file_fields(schema):
-        value = (data or {}).get(name)
-        if isinstance(value, list):
-            found.update(v for v in value if isinstance(v, str))
-    return found
+# the evidence fields' rules are the engine's (engine.attachments), shared with the API
+file_fields = evidence.evidence_fields
+file_values = evidence.evidence_values

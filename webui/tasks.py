@@ -198,16 +198,11 @@ def submit(task_id: int):
 
 
 def _check_files_of_office(schema: dict, data: dict, errors: dict[str, list[str]]) -> None:
-    """Every evidence hash must be a file of the user's own office (not a guessed or foreign one)."""
-    wanted = file_values(schema, data)
-    if not wanted:
-        return
+    """Every evidence hash must be a file of the user's own office (engine.attachments.foreign_evidence)."""
     with current_services().sessions() as db:
-        known = evidence.by_sha(db, current_user.office_id, wanted)
-    for name in file_fields(schema):
-        missing = [v for v in data.get(name, []) if v not in known]
-        if missing:
-            errors.setdefault(name, []).append(_("Berkas bukti tidak ditemukan di kantor Anda."))
+        foreign = evidence.foreign_evidence(db, current_user.office_id, schema, data)
+    for name in foreign:
+        errors.setdefault(name, []).append(_("Berkas bukti tidak ditemukan di kantor Anda."))
 
 
 def _row_or_redirect(task_id: int, message: str):
