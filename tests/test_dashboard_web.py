@@ -10,12 +10,12 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from engine import stats
+from engine import dashboard as stats
 from engine.models import ProcessDefinition
-from engine.stats import Filters
+from engine.dashboard import Filters
 
 from .sopdata import DINSOS, DPMK
-from .test_stats import NOW, PERIOD, history  # noqa: F401  (the fixture)
+from .test_dashboard_figures import NOW, PERIOD, history  # noqa: F401  (the fixture)
 
 Q = "start=2026-03-02&end=2026-03-15"
 
