@@ -28,7 +28,7 @@ from .rollup import build_rollup, ensure_rollup, rollup_cutoff
 from .rows import (
     DrillResult, DrillRow, HeatRow, OfficeRow, OfficerRow, OfficerStep, ReworkRow, Sop, StepRow, WeekRow,
 )
-from .scope import entry_step, step_order
+from .scope import entry_step, ordered_steps, step_order
 from .tables import (
     WEEKDAYS, Table, drill_table, heatmap_table, minutes, officer_steps_table, officers_table, offices_table,
     overview_table, pct, rework_table, trends_table,
@@ -37,7 +37,7 @@ from .tables import (
 __all__ = [
     "DRILL_LIMIT", "FIGURES", "WEEKDAYS", "DrillResult", "DrillRow", "Filters", "HeatRow", "OfficeRow", "OfficerRow",
     "OfficerStep", "ReworkRow", "Sop", "StepRow", "Table", "WeekRow", "build_rollup", "default_period", "drill",
-    "drill_table", "ensure_rollup", "entry_step", "heatmap_table", "late_heatmap", "minutes", "office_summary",
+    "drill_table", "ensure_rollup", "entry_step", "ordered_steps", "heatmap_table", "late_heatmap", "minutes", "office_summary",
     "officer_steps_table", "officers", "officers_table", "offices_table", "overview", "overview_table", "pct",
     "percentile", "rework", "rework_table", "rollup_cutoff", "step_order", "trends", "trends_table",
 ]

@@ -22,11 +22,12 @@ DRILL_LIMIT = 500
 
 
 def drill(session: Session, filters: Filters, figure: str, now: datetime, *, weekday: int | None = None,
-          limit: int = DRILL_LIMIT) -> DrillResult:
+          limit: int = DRILL_LIMIT, offset: int = 0) -> DrillResult:
     """The steps behind one figure.
 
     `figure` is one of FIGURES; narrow `filters` (process_key, step, officer_id, start/end)
-    to the cell the user clicked. `weekday` (0 = Monday) narrows "late" to a heatmap cell.
+    to the cell the user clicked. `weekday` (0 = Monday) narrows "late" to a heatmap cell;
+    `offset` skips that many rows (pages of `limit`).
     """
     if figure not in FIGURES:
         raise ValueError(f"unknown figure {figure!r}")
@@ -61,7 +62,7 @@ def drill(session: Session, filters: Filters, figure: str, now: datetime, *, wee
     person = func.coalesce(ht.c.completed_by_id, ht.c.assignee_id)
     q = (select(ht, pi.c.subject, pi.c.status.label("instance_status"), User.full_name)
          .select_from(ht.join(pi, pi.c.id == ht.c.instance_id).outerjoin(User, User.id == person))
-         .where(*conds).order_by(*order).limit(limit))
+         .where(*conds).order_by(*order).offset(offset).limit(limit))
     rows = []
     for r in session.execute(q):
         sop = scope.sops.get(scope.version_def.get(r.version_id))
