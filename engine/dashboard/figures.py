@@ -95,11 +95,12 @@ def overview(session: Session, filters: Filters, now: datetime, *, rollup: bool 
         c = cell(r.definition_id, r.bpmn_id)
         c.update(completed=r.n, with_due=int(r.with_due), on_time=int(r.on_time))
 
-    rows = []
+    rows, order = [], {}
     for (def_id, sid), c in cells.items():
         sop = scope.sops[def_id]
         completed, with_due, n_on_time = c.get("completed", 0), c.get("with_due", 0), c.get("on_time", 0)
         p50, p90 = pct.get((def_id, sid), (None, None))
+        order[(sop.office_code, sop.name, sop.key, sid)] = sop.position(sid)
         rows.append(StepRow(
             office_id=sop.office_id, office_code=sop.office_code, office_name=sop.office_name,
             process_key=sop.key, process_name=sop.name, step=sid, step_name=c["name"], mutu_baku_minutes=c["mb"],
@@ -108,7 +109,8 @@ def overview(session: Session, filters: Filters, now: datetime, *, rollup: bool 
             late_completed=with_due - n_on_time, on_time_rate=rate(n_on_time, with_due),
             median_minutes=p50, p90_minutes=p90,
             per_week=round(completed / weeks, 2) if weeks else None))
-    rows.sort(key=lambda r: (r.office_code, r.process_name, r.process_key, step_order(r.step)))
+    rows.sort(key=lambda r: (r.office_code, r.process_name, r.process_key,
+                             order[(r.office_code, r.process_name, r.process_key, r.step)]))
     return rows
 
 
@@ -175,10 +177,12 @@ def officers(session: Session, filters: Filters, now: datetime, *, rollup: bool 
         uq = uq.where(User.id == filters.officer_id)
     users = session.scalars(uq).all()
     codes = {s.office_id: s.office_code for s in scope.sops.values()}
+    positions = {(s.key, s.office_id): s for s in scope.sops.values()}
 
     rows = []
     for u in users:
-        steps = sorted(per_user.get(u.id, []), key=lambda s: (s.process_name, step_order(s.step)))
+        steps = sorted(per_user.get(u.id, []), key=lambda s: (s.process_name, positions[(s.process_key, s.office_id)]
+                                                              .position(s.step)))
         n_held, n_late = held.get(u.id, (0, 0))
         completed = sum(s.completed for s in steps)
         with_due = sum(s.with_due for s in steps)

@@ -16,7 +16,7 @@ from .filters import Filters, utc
 from .rollup import as_date
 from .rows import HeatRow, ReworkRow, WeekRow, rate
 from .scope import (
-    completed_conds, count_if, entry_rows, ht, in_period, is_pg, late_conds, on_time, pi, pv, resolve, step_order,
+    completed_conds, count_if, entry_rows, ht, in_period, is_pg, late_conds, on_time, pi, pv, resolve,
 )
 from .zones import DEFAULT_TZ, local_day
 
@@ -101,12 +101,13 @@ def late_heatmap(session: Session, filters: Filters, now: datetime) -> list[Heat
                 cells[(sop.definition_id, sid)] = [0] * 7
     for r in data:
         cells.setdefault((r.definition_id, r.bpmn_id), [0] * 7)[int(r.wd)] += r.n
-    rows = []
+    keyed = []
     for (def_id, sid), counts in cells.items():
         sop = scope.sops[def_id]
         name = (sop.step_info(sid) or (sid, None))[0]
-        rows.append(HeatRow(sop.office_id, sop.office_code, sop.key, sop.name, sid, name, tuple(counts)))
-    rows.sort(key=lambda r: (r.office_code, r.process_name, r.process_key, step_order(r.step)))
+        keyed.append(((sop.office_code, sop.name, sop.key, sop.position(sid)),
+                      HeatRow(sop.office_id, sop.office_code, sop.key, sop.name, sid, name, tuple(counts))))
+    return [row for _, row in sorted(keyed, key=lambda kv: kv[0])]
     return rows
 
 

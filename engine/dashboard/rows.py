@@ -23,6 +23,13 @@ class Sop:
     steps: tuple[tuple[str, str, float | None], ...]  # (bpmn_id, name, mutu_baku_minutes)
     tz: str = "Asia/Jakarta"  # the office's time zone
 
+    def position(self, bpmn_id: str) -> tuple[int, str]:
+        """Where a step sorts: its place in the SOP, steps of older versions after, by id."""
+        for i, (sid, _, _) in enumerate(self.steps):
+            if sid == bpmn_id:
+                return i, ""
+        return len(self.steps), bpmn_id
+
     def step_info(self, bpmn_id: str) -> tuple[str, float | None] | None:
         for sid, name, minutes in self.steps:
             if sid == bpmn_id:
