@@ -15,6 +15,7 @@ from flask_login import current_user
 from .. import current_services
 from ..auth import login_required
 from ..errors import render_error
+from ..i18n import _
 from . import export as files
 from .filters import choices, link_args, parse
 from .labels import figure_titles, fmt, labels, titles
@@ -101,9 +102,10 @@ def export(page: str, fmt: str):
     now = _now()
     with services.sessions() as session:
         params = parse(now, session)
-        if params.errors:
-            return render_error(400, detail="; ".join(f"{k}: {v}" for k, v in params.errors.items()))
-        tables = page_data(page, params, now, session)["tables"]
+        tables = page_data(page, params, now, session)["tables"] if not params.errors else {}
+    if params.errors:
+        return render_error(400, title=_("Saringan tidak valid"), message=_("Ekspor tidak dibuat: %(e)s", e="; ".join(
+            f"{k}: {v}" for k, v in params.errors.items())))
     if fmt == "csv":
         name = request.args.get("table") or next(iter(tables))
         if name not in tables:
