@@ -102,9 +102,10 @@ def test_a_step_picked_by_name_filters_its_sop(server, browser, worked, artifact
         page.select_option("select[name=step]", label="3. Memilah Press Release yang disetujui dan tidak disetujui")
         page.click("button:has-text('Terapkan')")
         page.wait_for_load_state("networkidle")
-        assert "process=dpmk-pemutakhiran-website" in page.url and "step=step3" in page.url
+        assert page.locator("select[name=process]").input_value() == DPMK  # the step names its SOP
+        assert page.locator("select[name=step]").input_value() == f"{DPMK}:step3"
         rows = page.locator("#overview tbody tr")
-        assert rows.count() == 1
+        assert rows.count() == 1 and "Memilah Press Release" in rows.first.inner_text()
         # a bad date is a field error on the page, not a 500
         response = page.goto(f"{base}/dashboard?start=0001-01-01")
         assert response.status == 400

@@ -68,28 +68,16 @@ def _render(page: str, template: str):
                            **context)
 
 
-@bp.get("")
-@login_required
-def overview():
-    return _render("overview", "overview")
+def _page_view(page: str):
+    @login_required
+    def view():
+        return _render(page, page)
+    view.__name__ = page
+    return view
 
 
-@bp.get("/officers")
-@login_required
-def officers():
-    return _render("officers", "officers")
-
-
-@bp.get("/trends")
-@login_required
-def trends():
-    return _render("trends", "trends")
-
-
-@bp.get("/drill")
-@login_required
-def drill():
-    return _render("drill", "drill")
+for _page, _rule in (("overview", ""), ("officers", "/officers"), ("trends", "/trends"), ("drill", "/drill")):
+    bp.add_url_rule(_rule, endpoint=_page, view_func=_page_view(_page), methods=["GET"])
 
 
 @bp.get("/export/<page>.<fmt>")

@@ -100,7 +100,7 @@ def _overview(data: dict, filters: dashboard.Filters) -> dict:
     several = len({r.process_key for r in rows}) > 1
     regency = filters.office_id is None
     # short labels that fit beside a bar: the table below carries the full names
-    names = [(f"{r.office_name} · " if regency else "") + (f"{_short(r.process_name, 18)} · " if several else "")
+    names = [(f"{r.office_code.upper()} · " if regency else "") + (f"{_short(r.process_name, 18)} · " if several else "")
              + f"{r.step.removeprefix('step')}. {_short(r.step_name, 30)}" for r in rows]
     words = labels()
     return {"charts": {
