@@ -37,7 +37,7 @@ from .tables import (
 __all__ = [
     "DRILL_LIMIT", "FIGURES", "WEEKDAYS", "DrillResult", "DrillRow", "Filters", "HeatRow", "OfficeRow", "OfficerRow",
     "OfficerStep", "ReworkRow", "Sop", "StepRow", "Table", "WeekRow", "build_rollup", "default_period", "drill",
-    "drill_table", "ensure_rollup", "entry_step", "ordered_steps", "heatmap_table", "late_heatmap", "minutes", "office_summary",
-    "officer_steps_table", "officers", "officers_table", "offices_table", "overview", "overview_table", "pct",
+    "drill_table", "ensure_rollup", "entry_step", "ordered_steps", "heatmap_table", "late_heatmap", "minutes",
+    "office_summary", "officer_steps_table", "officers", "officers_table", "offices_table", "overview", "overview_table", "pct",
     "percentile", "rework", "rework_table", "rollup_cutoff", "step_order", "trends", "trends_table",
 ]

@@ -100,8 +100,11 @@ def _overview(data: dict, filters: dashboard.Filters) -> dict:
     several = len({r.process_key for r in rows}) > 1
     regency = filters.office_id is None
     # short labels that fit beside a bar: the table below carries the full names
-    names = [(f"{r.office_code.upper()} · " if regency else "") + (f"{_short(r.process_name, 18)} · " if several else "")
-             + f"{r.step.removeprefix('step')}. {_short(r.step_name, 30)}" for r in rows]
+    names, seen = [], {}
+    for r in rows:  # rows come in SOP order: number the steps per SOP, whatever their ids
+        seen[(r.office_id, r.process_key)] = n = seen.get((r.office_id, r.process_key), 0) + 1
+        names.append((f"{r.office_code.upper()} · " if regency else "")
+                     + (f"{_short(r.process_name, 18)} · " if several else "") + f"{n}. {_short(r.step_name, 30)}")
     words = labels()
     return {"charts": {
         "ontime": {"kind": "bar", "horizontal": True, "labels": names, "unit": "%", "max": 100,
