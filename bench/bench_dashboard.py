@@ -2,10 +2,10 @@
 
 Loads 1,000,000 completed and 100,000 open `human_task` rows (with their instances) into
 a throw-away database with COPY, not through the engine, builds the rollup of the past days
-(`stats.build_rollup`, timed apart: what the beat tick or the first request does), then times
+(`dashboard.build_rollup`, timed apart: what the beat tick or the first request does), then times
 
-* stats.overview()  -- target p95 <= 300 ms
-* stats.officers()  -- target p95 <= 300 ms
+* dashboard.overview()  -- target p95 <= 300 ms
+* dashboard.officers()  -- target p95 <= 300 ms
 
 for one office and for the regency view (all offices), each for the dashboard's default
 period (the last 12 ISO weeks), the last year and all time, checking once per view that the
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psycopg  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 
-from engine import stats  # noqa: E402
+from engine import dashboard  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.demo import seed_demo  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
@@ -71,7 +71,7 @@ def scratch_database(name: str = "lajur_bench_dash", keep: bool = False):
 
 
 def p(values: list[float], q: float) -> float:
-    return stats.percentile(values, q)
+    return dashboard.percentile(values, q)
 
 
 def line(label: str, ms: list[float], target: float | None = None) -> str:
@@ -92,7 +92,7 @@ def prepare(services: Services) -> dict:
             version = session.get(ProcessVersion, d.latest_version_id)
             code = next(c for c, i in offices.items() if i == d.office_id)
             steps = [(sid, s["name"], s["lane"], s["mutu_baku_minutes"]) for sid, s in version.steps.items()]
-            steps.sort(key=lambda s: stats._step_order(s[0]))
+            steps.sort(key=lambda s: dashboard.step_order(s[0]))
             sops[code] = {"office_id": d.office_id, "version_id": version.id, "steps": steps}
         hash_ = session.scalar(select(User.password_hash).limit(1))
         officers = {}
@@ -196,7 +196,7 @@ def load(url: str, meta: dict, completed: int, open_: int, seed: int = 5) -> tup
 def prebuild(services: Services) -> str:
     """Roll up every final day first, as the beat tick (or the first request) would; timed apart."""
     t0 = time.perf_counter()
-    built = stats.build_rollup(services.engine, NOW)
+    built = dashboard.build_rollup(services.engine, NOW)
     secs = time.perf_counter() - t0
     with services.engine.connect() as conn:
         sizes = {t: conn.execute(text(f"SELECT count(*), pg_size_pretty(pg_total_relation_size('{t}')) FROM {t}")).one()
@@ -208,7 +208,7 @@ def prebuild(services: Services) -> str:
 def measure(services: Services, office: int, repeat: int) -> list[str]:
     """Time the dashboard's functions for one office and for the regency on the loaded data:
     through the rollup (the default), and the live path (`rollup=False`) for reference."""
-    start12, today = stats.default_period(NOW)
+    start12, today = dashboard.default_period(NOW)
     periods = [("12 weeks (default)", start12, today), ("last year", today - timedelta(days=364), today),
                ("all time", None, None)]
     results = []
@@ -221,19 +221,19 @@ def measure(services: Services, office: int, repeat: int) -> list[str]:
 
     for scope, office_id in (("one office", office), ("regency (all offices)", None)):
         for label, start, end in periods:
-            f = stats.Filters(office_id=office_id, start=start, end=end)
+            f = dashboard.Filters(office_id=office_id, start=start, end=end)
             with services.sessions() as session:
-                done = sum(r.completed for r in stats.overview(session, f, NOW))
-            for fn in (stats.overview, stats.officers):
+                done = sum(r.completed for r in dashboard.overview(session, f, NOW))
+            for fn in (dashboard.overview, dashboard.officers):
                 same = run(fn, f)() == run(fn, f, False)()  # the rollup gives the live path's figures
                 results.append(line(f"{fn.__name__}, {scope}, {label} [{done:,} done]{'' if same else ' DIFFERENT'}",
                                     timed(run(fn, f), repeat), 300))
     for label, start, end in periods:
-        f = stats.Filters(office_id=office, start=start, end=end)
-        for fn in (stats.overview, stats.officers):
+        f = dashboard.Filters(office_id=office, start=start, end=end)
+        for fn in (dashboard.overview, dashboard.officers):
             results.append(line(f"live path: {fn.__name__}, one office, {label}", timed(run(fn, f, False), 10)))
-    f12 = stats.Filters(office_id=office, start=start12, end=today)
-    for fn in (stats.trends, stats.late_heatmap, stats.rework):
+    f12 = dashboard.Filters(office_id=office, start=start12, end=today)
+    for fn in (dashboard.trends, dashboard.late_heatmap, dashboard.rework):
         def call(fn=fn):
             with services.sessions() as session:
                 fn(session, f12, NOW)

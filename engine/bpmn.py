@@ -55,6 +55,20 @@ class ProcessPackage:
         return h.hexdigest()
 
 
+def entry_step(spec, steps: dict) -> str | None:
+    """The first user task reached from the start event (breadth first), whatever its id."""
+    seen, queue = set(), [spec.start]
+    while queue:
+        task_spec = queue.pop(0)
+        if task_spec.name in seen:
+            continue
+        seen.add(task_spec.name)
+        if task_spec.name in steps:
+            return task_spec.name
+        queue.extend(task_spec.outputs)
+    return None
+
+
 def normalise_timer_expression(expression: str) -> str:
     """Quote a bare ISO-8601 timer (`PT120M`, as bpmn.io and Camunda write it).
 
@@ -219,6 +233,10 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str) -> Proce
             ev = getattr(task_spec, "event_definition", None)
             if isinstance(ev, TimerEventDefinition):
                 ev.expression = normalise_timer_expression(ev.expression)
+
+    entry = entry_step(spec, steps)
+    if entry is not None:  # the step a TIDAK loop returns to; the dashboard counts its repeats as rework
+        steps[entry]["entry"] = True
 
     return ProcessPackage(
         key=sop["key"], process_id=process_id, name=sop.get("name") or process.get("name") or process_id,

@@ -368,7 +368,7 @@ class OfficeWebhook(Base):
 
 class StatsBlock(Base):
     """A built block of the dashboard rollup: one office's completed steps of one past WIB day
-    ("d"), ISO week inside a month ("w"), month ("m") or year ("y"); see engine/stats.py."""
+    ("d"), ISO week inside a month ("w"), month ("m") or year ("y"); see engine/dashboard/rollup.py."""
 
     __tablename__ = "stats_block"
     office_id: Mapped[int] = mapped_column(ForeignKey("office.id"), primary_key=True)

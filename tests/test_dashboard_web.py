@@ -10,12 +10,12 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from engine import stats
+from engine import dashboard as stats
 from engine.models import ProcessDefinition
-from engine.stats import Filters
+from engine.dashboard import Filters
 
 from .sopdata import DINSOS, DPMK
-from .test_stats import NOW, PERIOD, history  # noqa: F401  (the fixture)
+from .test_dashboard_figures import NOW, PERIOD, history  # noqa: F401  (the fixture)
 
 Q = "start=2026-03-02&end=2026-03-15"
 
@@ -39,6 +39,18 @@ def login(app, services):
         assert r.status_code == 302, r.get_data(as_text=True)[:500]
         return client
     return _login
+
+
+def read_csv(response, delimiter=";") -> list[list[str]]:
+    """An export as Excel in the Indonesian locale reads it: UTF-8 with a BOM, `;`-separated."""
+    body = response.get_data()
+    assert body.startswith("\ufeff".encode()), "no UTF-8 BOM"
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=delimiter))
+
+
+def id_cell(v) -> str:
+    """A Table value as the Indonesian CSV writes it (decimal comma)."""
+    return "" if v is None else str(v).replace(".", ",") if isinstance(v, float) else str(v)
 
 
 def _names(services):
@@ -101,13 +113,13 @@ def test_exports_carry_the_numbers_on_screen(app, login, services, history):  # 
     r = client.get(f"/dashboard/export/overview.csv?{Q}")
     assert r.status_code == 200 and r.mimetype == "text/csv"
     assert "attachment" in r.headers["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(r.get_data().decode("utf-8-sig"))))
+    rows = read_csv(r)
     assert len(rows) == 1 + len(table.rows)
-    expected = [["" if v is None else str(v) for v in row] for row in table.rows]
+    expected = [[id_cell(v) for v in row] for row in table.rows]
     assert rows[1:] == expected
     step2 = dict(zip(table.columns, rows[2]))
     assert (step2["step_no"], step2["completed"], step2["on_time_pct"], step2["median_minutes"]) == \
-        ("step2", "4", "50.0", "16.0")
+        ("step2", "4", "50,0", "16,0")
 
     r = client.get(f"/dashboard/export/overview.xlsx?{Q}")
     assert r.status_code == 200
@@ -132,13 +144,11 @@ def test_every_view_exports_csv_and_xlsx(app, login, history):  # noqa: F811
             assert r.status_code == 200, (page, name)
         wb = load_workbook(io.BytesIO(client.get(f"/dashboard/export/{page}.xlsx?{Q}").get_data()))
         assert len(wb.worksheets) == len(tables)
-    officers = list(csv.reader(io.StringIO(client.get(f"/dashboard/export/officers.csv?{Q}").get_data()
-                                           .decode("utf-8-sig"))))
+    officers = read_csv(client.get(f"/dashboard/export/officers.csv?{Q}"))
     budi = next(r for r in officers if r[1] == "Budi Santoso")
-    assert budi[2:7] == ["0", "0", "4", "2", "50.0"]
-    trends = list(csv.reader(io.StringIO(client.get(f"/dashboard/export/trends.csv?{Q}").get_data()
-                                         .decode("utf-8-sig"))))
-    assert [r[0] for r in trends[1:]] == ["2026-W10", "2026-W11"] and trends[1][2:6] == ["5", "4", "1", "80.0"]
+    assert budi[2:7] == ["0", "0", "4", "2", "50,0"]
+    trends = read_csv(client.get(f"/dashboard/export/trends.csv?{Q}"))
+    assert [r[0] for r in trends[1:]] == ["2026-W10", "2026-W11"] and trends[1][2:6] == ["5", "4", "1", "80,0"]
     drill = client.get(f"/dashboard/export/drill.csv?figure=late_open&{Q}").get_data().decode("utf-8-sig")
     assert "Berita I2" in drill and "Berita S1" not in drill
 

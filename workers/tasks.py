@@ -87,8 +87,8 @@ def send_deliveries(delivery_ids: list[int]) -> dict:
 @app.task(name="workers.tasks.build_rollup", acks_late=True, ignore_result=True)
 def build_rollup() -> dict:
     """Roll up the dashboard's finished days ahead of time, so no supervisor's request pays for it.
-    Safe to run often and from several processes: a block is claimed once (see engine/stats.py)."""
-    from engine.stats import build_rollup as build
+    Safe to run often and from several processes: a block is claimed once (see engine/dashboard/rollup.py)."""
+    from engine.dashboard import build_rollup as build
     svc = _process.get()
     built = build(svc.engine, svc.runtime.clock())
     if any(built.values()):
