@@ -25,6 +25,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from . import deadlines, hotpath
+from . import limits
 from .calendar import WeeklySchedule
 from .db import as_utc
 from .hotpath import InstanceHead, InstanceIds, LockedTask, TaskIds
@@ -222,11 +223,7 @@ class Runtime:
 
     def start(self, user_id: int, process_key: str, subject: str) -> int:
         """Start the latest version of an SOP of the user's office; return the instance id."""
-        subject = (subject or "").strip()
-        if not subject:
-            raise FormInvalid({"subject": ["wajib diisi / required"]})
-        if len(subject) > 300:
-            raise FormInvalid({"subject": ["terlalu panjang (maks. 300) / too long (max. 300)"]})
+        subject = limits.text("subject", subject, limits.SUBJECT, required=True)
         now = self._now()
         with self.sessions.begin() as session:
             tx = RawTx(session)
@@ -504,6 +501,7 @@ class Runtime:
         """
         if not isinstance(data, dict):
             raise FormInvalid({"": ["form data must be an object"]})
+        limits.document("", data)
         now = self._now()
         instance_id = None
         try:
@@ -591,6 +589,7 @@ class Runtime:
             raise Conflict(f"this step is already held by {task.holder or 'someone else'}")
 
     def save_draft(self, user_id: int, task_id: int, data: dict) -> None:
+        limits.document("", data)
         now = self._now()
         with self.sessions.begin() as session:
             user = self._user(session, user_id)
@@ -659,9 +658,7 @@ class Runtime:
     # ---- the SLA clock: pause, resume, calendar changes -------------------------------------
     def pause(self, user_id: int, task_id: int, reason: str) -> None:
         """Stop a step's clock (e.g. waiting for a revised press release); reminders are held."""
-        reason = (reason or "").strip()
-        if not reason:
-            raise FormInvalid({"reason": ["wajib diisi / required"]})
+        reason = limits.text("reason", reason, limits.REASON, required=True)
         now = self._now()
         with self._instance_tx(task_id) as (session, instance, task):
             user = self._user(session, user_id)
@@ -676,6 +673,7 @@ class Runtime:
 
     def resume(self, user_id: int, task_id: int, reason: str = "") -> datetime | None:
         """Restart a paused clock; the due time moves on by the paused working time. Returns it."""
+        reason = limits.text("reason", reason, limits.REASON)
         now = self._now()
         with self._instance_tx(task_id) as (session, instance, task):
             user = self._user(session, user_id)
