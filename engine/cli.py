@@ -109,6 +109,17 @@ def user_create(ctx, username, full_name, office, roles, groups, email, password
     click.echo(f"user {username} created")
 
 
+@user.command("unlock")
+@click.argument("username")
+@click.pass_context
+def user_unlock(ctx, username):
+    """Lift a sign-in lockout (too many wrong passwords) and forget the failed attempts."""
+    from .throttle import unlock
+    with services(ctx).sessions.begin() as session:
+        unlock(session, user_by_name(session, username))
+    click.echo(f"user {username} unlocked")
+
+
 @main.command("seed-demo")
 @click.pass_context
 def seed_demo_cmd(ctx):

@@ -18,7 +18,7 @@ from engine.models import User
 from engine.queries import COUNT_CAP, task_row, user_names
 
 from . import current_services, flash, reads
-from .auth import _safe_next, login_required
+from .auth import login_required, safe_next
 from .forms import build_fields, coerce, file_fields, file_values, validate
 from .i18n import _
 from .inbox import counts_for, row_urls, tab_labels
@@ -223,7 +223,7 @@ def _row_or_redirect(task_id: int, message: str):
                                counts=counts_for(current_user), labels=tab_labels(), message=message,
                                now=datetime.now(timezone.utc))
     flash(message, "info")
-    return redirect(_safe_next(request.form.get("next")) or url_for("tasks.detail", task_id=task_id))
+    return redirect(safe_next(request.form.get("next")) or url_for("tasks.detail", task_id=task_id))
 
 
 @bp.post("/tasks/<int:task_id>/claim")
