@@ -242,10 +242,11 @@ def show(ctx, username, instance_id):
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def web(host, port):
-    """Serve the web app (gunicorn)."""
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"{host}:{port}",
-                               "--access-logfile", "-", "webui.wsgi:app"])
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+def web(host, port, workers):
+    """Serve the web app: gunicorn behind nginx (engine/webserver.py)."""
+    from .webserver import serve
+    sys.exit(serve(Settings.from_env().data_dir, host, port, workers))
 
 
 # Sends are I/O-bound (two database commits and one SMTP/HTTP exchange each): on 2 cores,

@@ -70,6 +70,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     if config:
         app.config.update(config)
+    hops = int(os.environ.get("LAJUR_PROXY_HOPS", "0") or 0)
+    if hops:  # behind `lajur web`'s nginx (or another front that sets X-Forwarded-For): the client's address
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.extensions["lajur"] = services
     app.jinja_env.globals["current_app"] = current_app  # base.html asks which optional blueprints exist
 
