@@ -39,23 +39,23 @@ def task_of(services, task_id) -> HumanTask:
 
 
 # ---- 9: one safe-redirect check ---------------------------------------------------------------
-@pytest.mark.parametrize("target", ["/\t/evil.example", "//evil.example", "/\\evil.example", "https://evil.example",
-                                    "/\n/evil.example", " //evil.example", "/%09/x"])
-def test_no_redirect_off_site(app, target, backend):  # noqa: F811
-    if backend == "postgresql" and target != "/\t/evil.example":
-        pytest.skip("the redirect check has no database side: one PostgreSQL case is enough")
+OFF_SITE = ["/\t/evil.example", "//evil.example", "/\\evil.example", "https://evil.example", "/\n/evil.example",
+            " //evil.example", "/\r\n/evil.example", "\t//evil.example"]
+
+
+def test_no_redirect_off_site(app):  # noqa: F811
+    """One check for every redirect target: after marking notifications read and after signing in."""
     client = login(app, "dpmk.penerima")
-    for path in ("/notifications/read", "/login"):
-        if path == "/login":
-            client = app.test_client()
-            response = client.post(path, data={"username": "dpmk.penerima", "password": PASSWORD, "next": target})
-        else:
-            response = client.post(path, data={"next": target})
-        assert response.status_code == 302
-        location = response.location
-        assert location.startswith("/") and not location.startswith("//") and "evil" not in location.replace(
-            "%09/x", ""), (path, target, location)
-        assert "\t" not in location and "\\" not in location
+    for target in OFF_SITE:
+        for path in ("/notifications/read", "/login"):
+            if path == "/login":
+                response = app.test_client().post(path, data={"username": "dpmk.penerima", "password": PASSWORD,
+                                                              "next": target})
+            else:
+                response = client.post(path, data={"next": target})
+            assert response.status_code == 302
+            location = response.location
+            assert location in ("/notifications/", "/inbox"), (path, target, location)
 
 
 def test_safe_redirect_keeps_a_same_site_path(app):  # noqa: F811
@@ -159,8 +159,9 @@ def test_ids_past_64_bits_are_404(app, services, users):  # noqa: F811
         assert response.status_code == 404, path
     assert client.post("/notifications/read", data={"id": str(BIG)}).status_code == 404
     assert client.post("/notifications/read", data={"id": "-1"}).status_code == 404
-    assert client.get(f"/inbox?page={BIG}").status_code == 200
-    assert client.get(f"/notifications/?page={BIG}").status_code == 200
+    assert client.get(f"/inbox?page={BIG}").status_code == 400
+    assert client.get(f"/notifications/?page={BIG}").status_code == 400
+    assert client.get("/notifications/?page=99999999999").status_code == 200  # clamped, not an overflow
     assert client.get("/inbox?page=-5&tab=x").status_code == 200
     assert count(services, Notification) == 0
 

@@ -10,7 +10,8 @@ remembering to add a check:
   parsed, stored and shown to everyone.
 - A NUL byte in any query or form value is refused (PostgreSQL cannot store it and
   answers with an error that would surface as a 500); so is a query value longer than
-  any page needs.
+  any page needs, and a query number past 64 bits (ids, pages and filters are all
+  64-bit columns or smaller: `?office=2**70` was a 500 on PostgreSQL).
 - `<int:...>` in a route is an id that fits a 64-bit column: a larger number is simply
   no match (404), not a database overflow error.
 - `int_arg` reads a bounded integer query parameter (a page number).
@@ -61,7 +62,7 @@ def init_app(app) -> None:
         else:
             request.max_content_length = current_app.config["LAJUR_MAX_FORM_BYTES"]
         for name, value in request.args.items(multi=True):
-            if "\x00" in name or "\x00" in value or len(value) > MAX_QUERY_VALUE:
+            if "\x00" in name or "\x00" in value or len(value) > MAX_QUERY_VALUE or _past_64_bits(value):
                 return _refused(name, 400)
         if request.method in ("POST", "PUT", "PATCH"):
             for name, value in request.form.items(multi=True):
@@ -71,6 +72,12 @@ def init_app(app) -> None:
                 if "\x00" in (upload.filename or ""):
                     return _refused(name, 422)
         return None
+
+
+def _past_64_bits(value: str) -> bool:
+    """A query number no 64-bit column can hold (every id, page and filter here is one)."""
+    digits = value[1:] if value[:1] in "+-" else value
+    return len(digits) > 18 and digits.isdigit() and int(digits) > MAX_ID
 
 
 def _refused(name: str, status: int):
