@@ -16,6 +16,9 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+if [ ! -x /usr/sbin/nginx ]; then  # `lajur web` serves through nginx (tests/test_front.py)
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+fi
 
 bash scripts/setup.sh
 mkdir -p test-artifacts
