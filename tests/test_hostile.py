@@ -181,6 +181,7 @@ def bomb_png(side: int = 13_000) -> bytes:
             + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow warns on open; we refuse
 def test_image_decompression_bomb_is_refused_without_decoding(app, services, users):  # noqa: F811
     import resource
     import time
