@@ -53,9 +53,11 @@ def optional_text(field: str, value: Any, max_chars: int) -> str | None:
 
 
 def document(field: str, value: Any, max_bytes: int = DOCUMENT_BYTES) -> Any:
-    """A JSON document (draft, step data): bounded in size, no NUL byte in any key or string."""
+    """A JSON document (draft, step data): bounded in size, no NUL byte in any key or string, no
+    NaN or infinity (a 5000-digit number posted to a number field is a float infinity, which
+    no JSON column accepts)."""
     try:
-        encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
         raise _error(field, "bukan data JSON / not JSON data") from None
     if len(encoded.encode("utf-8", "surrogatepass")) > max_bytes:

@@ -149,6 +149,8 @@ def test_engine_bounds_a_draft(services, users):  # noqa: F811
         services.runtime.save_draft(users["dpmk.penerima"], task_id, {"isi_berita": "x" * 300_000})
     with pytest.raises(FormInvalid):
         services.runtime.save_draft(users["dpmk.penerima"], task_id, {"isi_berita": "a\x00b"})
+    with pytest.raises(FormInvalid):
+        services.runtime.save_draft(users["dpmk.penerima"], task_id, {"jumlah": float("9" * 5000)})  # infinity
     assert task_of(services, task_id).draft is None
 
 

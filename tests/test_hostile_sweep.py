@@ -33,8 +33,8 @@ PARAM = re.compile(r"""(?:args|form|values|files)\.(?:get|getlist)\(\s*f?["']([A
 # names read through a helper (`_date_arg("start")`) rather than request.args directly
 HELPER_PARAM = re.compile(r"""_\w*arg\(\s*["']([A-Za-z_]\w*)""")
 TEN_MB = "x" * (10 * 1024 * 1024)
-VALUES = ["\x00", "a\x00b", "x" * 600, str(2 ** 70), "-1", "0", "abc", "1.5", "0001-01-01", "9999-12-31",
-          "2026-02-30", "<script>", "../../etc/passwd"]
+VALUES = ["\x00", "a\x00b", "x" * 600, str(2 ** 70), "9" * 5000, "-1", "0", "abc", "1.5", "NaN", "0001-01-01",
+          "9999-12-31", "2026-02-30", "<script>", "../../etc/passwd"]
 ROLES = ["dpmk.penerima", "dpmk.kasubbag", "dpmk.pemilik", "admin"]
 SKIP = {"auth.logout", "static"}  # sign-out is tested on its own (it ends the sweep's session)
 UNCHANGED_EXCEPT = {"login_failure"}  # a refused sign-in is recorded by design (engine.throttle)

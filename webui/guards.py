@@ -47,9 +47,9 @@ def register_converters(app) -> None:
 def int_arg(name: str, default: int = 1, low: int = 1, high: int = 100_000) -> int:
     """A query parameter as an int clamped to [low, high]; anything unreadable is the default."""
     raw = request.args.get(name, "")
-    if not raw.isdigit() or len(raw) > 9:
-        return default if not raw.isdigit() else high
-    return min(max(int(raw), low), high)
+    if not raw.isdigit():
+        return default
+    return high if len(raw) > 18 else min(max(int(raw), low), high)
 
 
 def init_app(app) -> None:
@@ -77,7 +77,7 @@ def init_app(app) -> None:
 def _past_64_bits(value: str) -> bool:
     """A query number no 64-bit column can hold (every id, page and filter here is one)."""
     digits = value[1:] if value[:1] in "+-" else value
-    return len(digits) > 18 and digits.isdigit() and int(digits) > MAX_ID
+    return digits.isdigit() and (len(digits) > 19 or int(digits) > MAX_ID)
 
 
 def _refused(name: str, status: int):

@@ -45,7 +45,7 @@ def mark_read():
     nothing: the answer does not tell whether the notification exists.
     """
     raw = request.form.getlist("id")
-    if any(not i.isdigit() or int(i) > MAX_ID for i in raw):
+    if any(not i.isdigit() or len(i) > 19 or int(i) > MAX_ID for i in raw):
         abort(404)
     ids = sorted({int(i) for i in raw})
     with current_services().sessions.begin() as session:
