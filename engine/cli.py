@@ -408,5 +408,8 @@ def notify_status(ctx, office):
                        f" after {d.attempts} attempt(s): {(d.last_error or '')[:120]}")
 
 
+from .sopdoc.cli import register as _register_sopdoc; _register_sopdoc(main)  # noqa: E402,E702
+
+
 if __name__ == "__main__":
     main()
