@@ -232,7 +232,7 @@ def main() -> None:
 
         port = free_port()
         env = dict(os.environ, LAJUR_DATABASE_URL=url, LAJUR_DATA_DIR=str(data_dir), LAJUR_SECRET_KEY="bench",
-                   LAJUR_BASE_URL="http://127.0.0.1", LAJUR_LOGIN_LIMIT="10000/minute")
+                   LAJUR_BASE_URL="http://127.0.0.1")
         command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level",
                    "warning", "webui.wsgi:app"]
         print("server:", " ".join(command[1:]))
