@@ -1,14 +1,14 @@
 """hostile input: session epoch and sign-in lockout, shared login throttling, upload quotas
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0010 (was 0006; re-chained after main brought 0010)
 Create Date: 2026-12-01 04:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0009'
-down_revision = '0006'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
