@@ -97,7 +97,7 @@ def start_gunicorn(url: str, data_dir: Path, **env_extra: str) -> tuple[subproce
     """gunicorn -w 2 serving the app on a free port, answering /healthz; returns it and its base URL."""
     port = free_port()
     env = dict(os.environ, LAJUR_DATABASE_URL=url, LAJUR_DATA_DIR=str(data_dir), LAJUR_SECRET_KEY="bench",
-               LAJUR_BASE_URL="http://127.0.0.1", LAJUR_LOGIN_LIMIT="10000/minute", **env_extra)
+               LAJUR_BASE_URL="http://127.0.0.1", **env_extra)
     command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level",
                "warning", "webui.wsgi:app"]
     print("server:", " ".join(command[1:]))

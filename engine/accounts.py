@@ -9,10 +9,11 @@ from __future__ import annotations
 import functools
 import re
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import limits
 from .errors import FormInvalid, LajurError, NotFound
 from .models import Group, Office, User
 
@@ -48,6 +49,9 @@ def create_user(session: Session, username: str, password: str, full_name: str, 
                 roles: tuple[str, ...] = ("staff",), groups: tuple[str, ...] = (), email: str | None = None,
                 locale: str = "id") -> User:
     """Create a user; refuse duplicates, unknown roles and weak passwords."""
+    username = limits.text("username", username, limits.USERNAME, required=True)
+    full_name = limits.text("full_name", full_name, limits.FULL_NAME, required=True)
+    email = limits.optional_text("email", email, limits.EMAIL)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise LajurError(f"user {username!r} already exists")
     unknown = set(roles) - set(ROLES)
@@ -66,13 +70,23 @@ def create_user(session: Session, username: str, password: str, full_name: str, 
 
 
 def set_password(user: User, password: str) -> None:
+    """A new password; every session of the user ends (on every device)."""
     if len(password) < 8:
         raise LajurError("password must have at least 8 characters")
+    limits.text("password", password, limits.PASSWORD)
     user.password_hash = generate_password_hash(password)
+    user.session_epoch = (user.session_epoch or 0) + 1
+
+
+def end_sessions(session: Session, user_id: int) -> None:
+    """End every session of the user, on every device (sign-out): their cookies carry the old epoch."""
+    session.execute(update(User).where(User.id == user_id).values(session_epoch=User.session_epoch + 1))
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with these credentials, or None (same answer for a wrong name or password)."""
+    """The active user with these credentials, or None (same answer for a wrong name or password).
+
+    Callers on the web go through engine.throttle.sign_in, which counts failures."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active or user.kind == "service":  # a service account only has API tokens
         check_password_hash(_dummy_hash(), password)  # same cost either way: no user enumeration by timing
@@ -103,8 +117,8 @@ def set_notification_preferences(user: User, channels: set[str], email: str | No
     unknown = set(channels) - set(CHANNELS)
     if unknown:
         raise LajurError(f"unknown channel(s): {', '.join(sorted(unknown))}")
-    email = (email or "").strip() or None
-    handle = (webhook_handle or "").strip() or None
+    email = limits.optional_text("email", email, limits.EMAIL)
+    handle = limits.optional_text("webhook_handle", webhook_handle, limits.WEBHOOK_HANDLE)
     if email is not None and not _EMAIL.match(email):
         raise FormInvalid({"email": ["alamat email tidak valid / not a valid email address"]})
     if "email" in channels and email is None:

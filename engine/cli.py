@@ -109,6 +109,36 @@ def user_create(ctx, username, full_name, office, roles, groups, email, password
     click.echo(f"user {username} created")
 
 
+@user.command("unlock")
+@click.argument("username")
+@click.pass_context
+def user_unlock(ctx, username):
+    """Lift a sign-in lockout (too many wrong passwords) and forget the failed attempts."""
+    from .throttle import unlock
+    with services(ctx).sessions.begin() as session:
+        unlock(session, user_by_name(session, username))
+    click.echo(f"user {username} unlocked")
+
+
+@main.group()
+def files():
+    """Evidence files."""
+
+
+@files.command("prune")
+@click.option("--grace-hours", default=48.0, show_default=True, type=float,
+              help="keep an upload no step refers to for this long (a draft in progress)")
+@click.pass_context
+def files_prune(ctx, grace_hours):
+    """Remove uploaded files that no step refers to after the grace period."""
+    from datetime import timedelta
+    from .attachments import prune
+    svc = services(ctx)
+    with svc.sessions.begin() as session:
+        n = prune(session, svc.settings.data_dir, svc.runtime.clock(), timedelta(hours=grace_hours))
+    click.echo(f"{n} unreferenced file(s) removed")
+
+
 @main.command("seed-demo")
 @click.pass_context
 def seed_demo_cmd(ctx):
@@ -231,10 +261,11 @@ def show(ctx, username, instance_id):
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="LAJUR_HOST")
 @click.option("--port", default=5000, show_default=True, type=int, envvar="LAJUR_PORT")
-def web(host, port):
-    """Serve the web app (gunicorn)."""
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"{host}:{port}",
-                               "--access-logfile", "-", "webui.wsgi:app"])
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+def web(host, port, workers):
+    """Serve the web app: gunicorn behind nginx (engine/webserver.py)."""
+    from .webserver import serve
+    sys.exit(serve(Settings.from_env().data_dir, host, port, workers))
 
 
 # Sends are I/O-bound (two database commits and one SMTP/HTTP exchange each): on 2 cores,

@@ -18,7 +18,7 @@ from uuid import UUID
 from sqlalchemy import bindparam, exists, select
 from SpiffWorkflow.util.task import TaskState
 
-from . import access, timers
+from . import access, limits, timers
 from .access import Actor
 from .errors import Conflict, FormInvalid, NotFound
 from .mirror import mirror
@@ -98,11 +98,7 @@ def start_lanes(rt: "Runtime", session, version_id: int) -> set[str]:
 
 def start(rt: "Runtime", user_id: int, process_key: str, subject: str) -> int:
     """Start the latest version of an SOP of the user's office; return the instance id."""
-    subject = (subject or "").strip()
-    if not subject:
-        raise FormInvalid({"subject": ["wajib diisi / required"]})
-    if len(subject) > 300:
-        raise FormInvalid({"subject": ["terlalu panjang (maks. 300) / too long (max. 300)"]})
+    subject = limits.text("subject", subject, limits.SUBJECT, required=True)
     now = rt.now()
     with rt.sessions.begin() as session:
         tx = SqlTx(session)
@@ -179,6 +175,7 @@ def reassign(rt: "Runtime", user_id: int, task_id: int, to_username: str) -> Non
 
 
 def save_draft(rt: "Runtime", user_id: int, task_id: int, data: dict) -> None:
+    limits.document("", data)
     now = rt.now()
     with step_change(rt, task_id, user_id) as (_, _, task, actor, uow):
         access.check_act(actor, task)
@@ -213,6 +210,7 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> list[int]
     One batch of reads, the workflow run, one batch of writes."""
     if not isinstance(data, dict):
         raise FormInvalid({"": ["form data must be an object"]})
+    limits.document("", data)
     now = rt.now()
     instance_id = None
     try:

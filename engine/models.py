@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table, Column, Text, UniqueConstraint, MetaData,
 )
+from sqlalchemy import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -87,6 +88,11 @@ class User(Base):
     # "person" signs in with a password; "service" is a machine of an office that only
     # reaches the API with its tokens (engine/tokens.py)
     kind: Mapped[str] = mapped_column(String(16), default="person", server_default="person")
+    # Bumped on logout and password change: a session cookie carries the epoch it was made in,
+    # so every older cookie (on any device, or copied) stops working (see webui/auth.py).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Sign-in refused until then after too many wrong passwords (engine/throttle.py); an admin lifts it.
+    locked_until: Mapped[datetime | None] = utc_dt(default=None)
 
     office: Mapped[Office | None] = relationship()
     groups: Mapped[list["Group"]] = relationship(secondary=user_group, back_populates="members")
@@ -249,6 +255,26 @@ class Attachment(Base):
     has_thumbnail: Mapped[bool] = mapped_column(Boolean, default=False)
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     uploaded_at: Mapped[datetime] = utc_dt()
+    # The step it was uploaded for (quota per step and per instance; engine/attachments.py), and
+    # whether a completed step's data refers to it (then it is never pruned).
+    human_task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="SET NULL"),
+                                                      index=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id", ondelete="SET NULL"),
+                                                    index=True)
+    kept: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class LoginFailure(Base):
+    """One wrong password (or a refused sign-in): counted per account and per client address
+    by every web process alike (engine/throttle.py)."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_username_at", "username", "at"),
+                      Index("ix_login_failure_address_at", "address", "at"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = utc_dt(index=True)
 
 
 # ---- SLA clock, reminders and their delivery (issue 3) ------------------------------------

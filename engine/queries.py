@@ -34,13 +34,14 @@ class UserView:
     groups: tuple[str, ...]
     group_ids: frozenset[int]
     password_hash: str
+    session_epoch: int = 0  # bumped on logout and password change (engine.accounts.end_sessions)
 
 
 # Statements built once (bind parameters, so SQLAlchemy compiles each once): they run on
 # nearly every request. `conn` below is a Session or a Connection.
 _USER = (
     select(User.id, User.username, User.full_name, User.office_id, Office.name, User.roles, User.locale,
-           User.password_hash, Group.id, Group.name)
+           User.password_hash, Group.id, Group.name, User.session_epoch)
     .outerjoin(Office, Office.id == User.office_id)
     .outerjoin(user_group, user_group.c.user_id == User.id)
     .outerjoin(Group, Group.id == user_group.c.group_id)
@@ -48,7 +49,7 @@ _USER = (
 _HEAD_COLUMNS = (HumanTask.id, HumanTask.instance_id, HumanTask.office_id, HumanTask.version_id, HumanTask.bpmn_id,
                  HumanTask.state, HumanTask.assignee_id, HumanTask.group_id)
 _HEAD = select(*_HEAD_COLUMNS).where(HumanTask.id == bindparam("task_id"))
-# the user and one task's head (columns 10-17, NULL when there is no such task) in one statement
+# the user and one task's head (columns 11-18, NULL when there is no such task) in one statement
 _USER_AND_HEAD = _USER.add_columns(*_HEAD_COLUMNS).outerjoin(HumanTask, HumanTask.id == bindparam("task_id"))
 
 
@@ -60,7 +61,7 @@ def _user_from_rows(rows) -> UserView | None:
     return UserView(id=row[0], username=row[1], full_name=row[2], office_id=row[3], office_name=row[4],
                     roles=frozenset(r for r in (row[5] or "").split(",") if r), locale=row[6] or "id",
                     groups=tuple(g[1] for g in groups), group_ids=frozenset(g[0] for g in groups),
-                    password_hash=row[7])
+                    password_hash=row[7], session_epoch=row[10])
 
 
 def user_view(conn, user_id: int) -> UserView | None:
@@ -71,7 +72,7 @@ def user_view(conn, user_id: int) -> UserView | None:
 def user_view_with_head(conn, user_id: int, task_id: int) -> tuple[UserView | None, "TaskHead | None"]:
     """user_view and task_head in one round trip (a step form post needs both at once)."""
     rows = conn.execute(_USER_AND_HEAD, {"user_id": user_id, "task_id": task_id}).all()
-    head = TaskHead(*rows[0][10:]) if rows and rows[0][10] is not None else None
+    head = TaskHead(*rows[0][11:]) if rows and rows[0][11] is not None else None
     return _user_from_rows(rows), head
 
 

@@ -16,10 +16,10 @@ from uuid import UUID
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from . import access, deadlines, timers
+from . import access, deadlines, limits, timers
 from .calendar import WeeklySchedule
 from .commands import step_change
-from .errors import Conflict, FormInvalid, LajurError, NotFound
+from .errors import Conflict, LajurError, NotFound
 from .models import CalendarOverride, HumanTask, Office
 from .sla import paused_minutes
 from .sqltx import SqlTx, Stmt
@@ -90,9 +90,7 @@ def _check_clock(task: LockedTask, actor: access.Actor) -> None:
 
 def pause(rt: "Runtime", user_id: int, task_id: int, reason: str) -> None:
     """Stop a step's clock (e.g. waiting for a revised press release); reminders are held."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise FormInvalid({"reason": ["wajib diisi / required"]})
+    reason = limits.text("reason", reason, limits.REASON, required=True)
     now = rt.now()
     with step_change(rt, task_id, user_id) as (session, _, task, actor, uow):
         _check_clock(task, actor)
@@ -108,6 +106,7 @@ def pause(rt: "Runtime", user_id: int, task_id: int, reason: str) -> None:
 
 def resume(rt: "Runtime", user_id: int, task_id: int, reason: str = "") -> datetime | None:
     """Restart a paused clock; the due time moves on by the paused working time. Returns it."""
+    reason = limits.text("reason", reason, limits.REASON)
     now = rt.now()
     with step_change(rt, task_id, user_id) as (session, _, task, actor, uow):
         _check_clock(task, actor)

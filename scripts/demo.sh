@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+if [ ! -x /usr/sbin/nginx ]; then  # `lajur web` serves through nginx, so slow clients cannot starve it
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+fi
 export LAJUR_DATA_DIR=${LAJUR_DATA_DIR:-$PWD/var}
 HOST=${LAJUR_HOST:-127.0.0.1}
 PORT=${LAJUR_PORT:-5000}

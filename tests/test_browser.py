@@ -56,7 +56,7 @@ def server(tmp_path_factory):
         seed_demo(session, services.runtime.store, tmp / "logins.json")
         for user in session.scalars(select(User)):
             user.password_hash = fast
-    app = create_app(services=services, config={"LAJUR_LOGIN_LIMIT": "1000/minute"})
+    app = create_app(services=services)
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

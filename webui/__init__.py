@@ -60,23 +60,29 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         BABEL_DEFAULT_TIMEZONE="Asia/Jakarta",
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         LAJUR_MAX_UPLOAD_BYTES=DEFAULT_MAX_UPLOAD,
-        MAX_CONTENT_LENGTH=4 * DEFAULT_MAX_UPLOAD + 1024 * 1024,
-        MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
-        LAJUR_LOGIN_LIMIT=os.environ.get("LAJUR_LOGIN_LIMIT", "10/minute"),
-        # shared between gunicorn workers when Redis is the broker (login and API token limits)
+        MAX_CONTENT_LENGTH=4 * DEFAULT_MAX_UPLOAD + 1024 * 1024,  # an upload post (webui/guards.py)
+        MAX_FORM_MEMORY_SIZE=256 * 1024,  # one multipart text field
+        MAX_FORM_PARTS=200,
+        LAJUR_MAX_FORM_BYTES=1024 * 1024,  # any body that is not an upload post
+        # the API's per-token limits, shared between gunicorn workers when Redis is the broker
         RATELIMIT_STORAGE_URI=os.environ.get("LAJUR_RATELIMIT_STORAGE") or (
             settings.broker_url if settings.broker_url.startswith(("redis://", "rediss://")) else "memory://"),
-        RATELIMIT_HEADERS_ENABLED=True,
         LAJUR_INBOX_PAGE=25,
         LAJUR_INBOX_POLL_SECONDS=30,
         SEND_FILE_MAX_AGE_DEFAULT=timedelta(hours=1),
     )
     if config:
         app.config.update(config)
+    hops = int(os.environ.get("LAJUR_PROXY_HOPS", "0") or 0)
+    if hops:  # behind `lajur web`'s nginx (or another front that sets X-Forwarded-For): the client's address
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.extensions["lajur"] = services
     app.jinja_env.globals["current_app"] = current_app  # base.html asks which optional blueprints exist
 
-    from . import auth, errors, files, i18n, inbox, instances, reads, start, tasks
+    from . import auth, errors, files, guards, i18n, inbox, instances, reads, start, tasks
+    guards.register_converters(app)
+    guards.init_app(app)  # first: its body limits must apply before CSRF reads the form
     reads.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
@@ -87,7 +93,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for spec in BLUEPRINTS:
         module_name, _, attr = spec.partition(":")
         app.register_blueprint(getattr(importlib.import_module(module_name), attr or "bp"))
-    auth.init_limiter(app)  # after all views exist: it wraps the login view
 
     @app.get("/healthz")
     def healthz():

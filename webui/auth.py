@@ -1,9 +1,12 @@
-"""Sign-in, sign-out, the signed-in user, the language choice and login rate limiting.
+"""Sign-in, sign-out, the signed-in user, the language choice and the one safe-redirect check.
 
-The session remembers only the user id plus a fragment of the password hash, so a
-password change (or deactivation) ends every other session of that user. The user is
-loaded once per request as a small detached `StaffUser`; pages never touch a lazily
-loaded ORM object after its session closed.
+The session cookie remembers only the user id plus a fragment hashed from the password
+hash and the user's session epoch, checked against the database on every request (it is
+part of the one read that loads the user). Sign-out and a password change bump the
+epoch, so every cookie of that user, on any device or copied, stops working.
+Failed sign-ins are counted in the database by engine.throttle, shared by every process.
+The user is loaded once per request as a small detached `StaffUser`; pages never touch a
+lazily loaded ORM object after its session closed.
 """
 from __future__ import annotations
 
@@ -14,16 +17,15 @@ from urllib.parse import urlsplit
 from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, session,
                    url_for)
 from flask_babel import gettext as _
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_login import login_required as _flask_login_required
 
-from engine.accounts import authenticate
+from engine import throttle
+from engine.accounts import end_sessions
 from engine.models import User
 from engine.queries import UserView
 
-from . import flash, reads
+from . import current_services, flash, reads
 
 bp = Blueprint("auth", __name__)
 
@@ -52,11 +54,12 @@ class StaffUser:
         return role in self.roles
 
     def get_id(self) -> str:
-        return f"{self.id}:{_hash_fragment(self.view.password_hash)}"
+        return f"{self.id}:{_session_fragment(self.view)}"
 
 
-def _hash_fragment(password_hash: str) -> str:
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+def _session_fragment(view: UserView) -> str:
+    """Changes with the password and with every sign-out (the session epoch)."""
+    return hashlib.sha256(f"{view.password_hash}:{view.session_epoch}".encode()).hexdigest()[:16]
 
 
 def login_required(view):
@@ -80,10 +83,10 @@ def init_app(app) -> None:
     @manager.user_loader
     def load_user(token: str):
         user_id, _sep, fragment = token.partition(":")
-        if not user_id.isdigit():
+        if not user_id.isdigit() or len(user_id) > 18:
             return None
         view = reads.user_view(int(user_id))
-        if view is None or fragment != _hash_fragment(view.password_hash):
+        if view is None or fragment != _session_fragment(view):
             return None
         return StaffUser(view)
 
@@ -95,33 +98,25 @@ def init_app(app) -> None:
         return redirect(url_for("auth.login", next=nxt.rstrip("?") if nxt else None))
 
 
-def init_limiter(app) -> None:
-    """Limit sign-in attempts per client address and username (Flask-Limiter; memory or Redis storage)."""
-    limiter = Limiter(get_remote_address, app=app, storage_uri=app.config["RATELIMIT_STORAGE_URI"],
-                      default_limits=[], headers_enabled=True, key_prefix="lajur")
-    app.extensions["lajur_limiter"] = limiter
-    app.view_functions["auth.login"] = limiter.limit(
-        lambda: current_app.config["LAJUR_LOGIN_LIMIT"], key_func=_login_key, methods=["POST"],
-        error_message=_limited_message)(app.view_functions["auth.login"])
+def safe_next(target: str | None) -> str | None:
+    """Only a path on this site, else None: an open redirect is a phishing aid.
 
-
-def _login_key() -> str:
-    name = (request.form.get("username") or "").strip().lower()[:64]
-    return f"login:{get_remote_address()}:{name}"
-
-
-def _limited_message() -> str:
-    return _("Terlalu banyak percobaan masuk. Tunggu satu menit, lalu coba lagi.")
-
-
-def _safe_next(target: str | None) -> str | None:
-    """Only same-site paths: an open redirect after sign-in is a phishing aid."""
-    if not target:
+    Browsers drop tabs and newlines inside a URL and read a backslash as a slash, so
+    `/\t/evil.example` is `//evil.example` to them: any control character, whitespace or
+    backslash refuses the target, before the `//` (another host) check.
+    """
+    if not target or len(target) > 2048 or not target.startswith("/"):
+        return None
+    if any(ch <= " " or ch == "\x7f" or ch == "\\" for ch in target) or target.startswith("//"):
         return None
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if parts.scheme or parts.netloc:
         return None
     return target
+
+
+def _throttle_policy() -> throttle.Policy:
+    return current_app.config.get("LAJUR_LOGIN_POLICY") or throttle.Policy()
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -132,14 +127,20 @@ def login():
     username = ""
     status = 200
     if request.method == "POST":
-        from . import current_services
         username = (request.form.get("username") or "").strip()
         password = request.form.get("password") or ""
-        with current_services().sessions() as db:
-            user = authenticate(db, username, password) if username and password else None
+        services = current_services()
+        try:
+            user = throttle.sign_in(services.sessions, username, password, request.remote_addr,
+                                    services.runtime.clock(), _throttle_policy())
+        except throttle.Locked:
+            return _login_refused(username, _("Akun ini dikunci sementara karena terlalu banyak percobaan masuk "
+                                              "yang salah. Hubungi admin untuk membukanya."))
+        except throttle.Throttled:
+            return _login_refused(username, _("Terlalu banyak percobaan masuk. Tunggu satu menit, lalu coba lagi."))
         view = reads.user_view(user.id) if user else None
         if view is not None:
-            nxt = _safe_next(request.form.get("next"))
+            nxt = safe_next(request.form.get("next"))
             lang = session.get("lang")
             session.clear()  # fresh session (and CSRF token) on sign-in
             if lang:
@@ -150,11 +151,18 @@ def login():
         error = _("Nama pengguna atau kata sandi salah.")
         status = 401
     return render_template("auth/login.html", error=error, username=username,
-                           next=_safe_next(request.values.get("next")) or ""), status
+                           next=safe_next(request.values.get("next")) or ""), status
+
+
+def _login_refused(username: str, message: str):
+    return render_template("auth/login.html", error=message, username=username[:64], next=""), 429
 
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        with current_services().sessions.begin() as db:
+            end_sessions(db, current_user.id)
     logout_user()
     session.clear()
     flash(_("Anda sudah keluar."), "info")
@@ -166,7 +174,6 @@ def logout():
 def profile():
     from engine.accounts import CHANNELS, set_notification_preferences
     from engine.errors import FormInvalid
-    from . import current_services
     errors: dict = {}
     if request.method == "POST" and request.form.get("section") == "channels":
         chosen = set(request.form.getlist("channels"))

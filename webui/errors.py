@@ -48,20 +48,12 @@ def init_app(app) -> None:
 
     @app.errorhandler(LajurError)
     def engine_error(exc: LajurError):
-        status = exc.http_status if exc.http_status in (400, 403, 404, 409, 413, 422) else 400
+        status = exc.http_status if exc.http_status in (400, 403, 404, 409, 413, 422, 429) else 400
         if isinstance(exc, Conflict):
             return render_error(409, detail=str(exc))
         if isinstance(exc, (Forbidden, NotFound)):
             return render_error(status)
         return render_error(status, detail=str(exc))
-
-    @app.errorhandler(429)
-    def too_many(exc):
-        if request.endpoint == "auth.login":
-            return render_template("auth/login.html", error=_("Terlalu banyak percobaan masuk. Tunggu satu menit, "
-                                                              "lalu coba lagi."),
-                                   username=request.form.get("username", ""), next=""), 429
-        return render_error(429)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

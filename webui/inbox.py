@@ -15,6 +15,7 @@ from engine.queries import COUNT_CAP
 
 from . import current_services, reads
 from .auth import login_required
+from .guards import int_arg
 from .i18n import _
 
 bp = Blueprint("inbox", __name__)
@@ -48,10 +49,7 @@ def _panel_context():
     tab = request.args.get("tab", "mine")
     if tab not in TABS:
         tab = "mine"
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = int_arg("page")
     size = current_app.config["LAJUR_INBOX_PAGE"]
     rows = []
     if current_user.office_id is not None:

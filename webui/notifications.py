@@ -11,7 +11,8 @@ from flask_login import current_user
 from engine import notifications
 
 from . import current_services, reads
-from .auth import _safe_next, login_required
+from .auth import login_required, safe_next
+from .guards import MAX_ID, int_arg
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 PAGE = 50
@@ -25,7 +26,7 @@ def _register_unread(state) -> None:
 @bp.get("/")
 @login_required
 def index():
-    page = max(1, request.args.get("page", 1, type=int))
+    page = int_arg("page")
     unread_only = request.args.get("unread") == "1"
     with current_services().sessions() as session:
         rows = notifications.list_for_user(session, current_user.id, unread_only=unread_only, limit=PAGE + 1,
@@ -44,11 +45,11 @@ def mark_read():
     nothing: the answer does not tell whether the notification exists.
     """
     raw = request.form.getlist("id")
-    if any(not i.isdigit() for i in raw):
+    if any(not i.isdigit() or len(i) > 19 or int(i) > MAX_ID for i in raw):
         abort(404)
     ids = sorted({int(i) for i in raw})
     with current_services().sessions.begin() as session:
         if ids and notifications.owned_ids(session, current_user.id, ids) != set(ids):
             abort(404)
         notifications.mark_read(session, current_user.id, ids or None)
-    return redirect(_safe_next(request.form.get("next")) or url_for("notifications.index"))
+    return redirect(safe_next(request.form.get("next")) or url_for("notifications.index"))

@@ -14,12 +14,12 @@ from flask_login import current_user
 
 from engine import attachments as evidence
 from engine import access
-from engine.errors import FormInvalid, NotFound
+from engine.errors import Conflict, FormInvalid, NotFound
 from engine.models import User
 from engine.queries import COUNT_CAP, task_row, user_names
 
 from . import current_services, flash, reads
-from .auth import _safe_next, login_required
+from .auth import login_required, safe_next
 from .forms import build_fields, coerce, file_fields, file_values, validate
 from .i18n import _
 from .inbox import counts_for, row_urls, tab_labels
@@ -145,26 +145,41 @@ def _checked_head(task_id: int):
     return head
 
 
-def _store_uploads(schema: dict, errors: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Store the files posted for each files field; problems become that field's errors."""
+def _store_uploads(schema: dict, errors: dict[str, list[str]], head, stored_ids: list[int]) -> dict[str, list[str]]:
+    """Store the files posted for each files field (each checked before it is stored, see
+    engine.attachments); problems become that field's errors. Too many files: none is stored."""
     uploaded: dict[str, list[str]] = {}
     services = current_services()
     limit = current_app.config["LAJUR_MAX_UPLOAD_BYTES"]
-    for name in file_fields(schema):
-        posted = [f for f in request.files.getlist(f"{name}__upload") if f and f.filename]
-        if not posted:
-            continue
+    posted = {name: [f for f in request.files.getlist(f"{name}__upload") if f and f.filename]
+              for name in file_fields(schema)}
+    if sum(len(files) for files in posted.values()) > evidence.MAX_FILES_PER_POST:
+        for name in (n for n, files in posted.items() if files):
+            errors.setdefault(name, []).append(
+                _("Paling banyak %(n)d berkas sekali kirim.", n=evidence.MAX_FILES_PER_POST))
+        return uploaded
+    for name, files in posted.items():
         accept = set(schema["properties"][name].get("x-lajur-accept") or []) or None
-        for upload in posted:
+        for upload in files:
             try:
                 with services.sessions.begin() as db:
                     user = db.get(User, current_user.id)
                     stored = evidence.store(db, user, upload.filename, upload.stream, services.settings.data_dir,
-                                            max_bytes=limit, allowed=accept)
+                                            max_bytes=limit, allowed=accept, human_task_id=head.id,
+                                            instance_id=head.instance_id)
                     uploaded.setdefault(name, []).append(stored.sha256)
+                    stored_ids.append(stored.id)
             except evidence.FileRejected as exc:
                 errors.setdefault(name, []).append(str(exc))
     return uploaded
+
+
+def _discard_uploads(stored_ids: list[int]) -> None:
+    """A completion that lost its race leaves none of its new files behind."""
+    if stored_ids:
+        services = current_services()
+        with services.sessions.begin() as db:
+            evidence.discard(db, services.settings.data_dir, stored_ids)
 
 
 @bp.post("/tasks/<int:task_id>")
@@ -174,10 +189,15 @@ def submit(task_id: int):
     schema = schema_of(head.version_id, head.bpmn_id)
     runtime = current_services().runtime
     errors: dict[str, list[str]] = {}
-    uploaded = _store_uploads(schema, errors)
+    stored_ids: list[int] = []
+    uploaded = _store_uploads(schema, errors, head, stored_ids)
     data = coerce(schema, request.form, uploaded)
     if request.form.get("action") == "draft":
-        runtime.save_draft(current_user.id, task_id, {**data, CHECKLIST: request.form.getlist(CHECKLIST)})
+        try:
+            runtime.save_draft(current_user.id, task_id, {**data, CHECKLIST: request.form.getlist(CHECKLIST)})
+        except (Conflict, NotFound):
+            _discard_uploads(stored_ids)
+            raise
         if errors:
             return _page(task_id, data, errors, 422)
         flash(_("Draf disimpan."), "info")
@@ -188,6 +208,9 @@ def submit(task_id: int):
     if not errors:
         try:
             runtime.complete(current_user.id, task_id, data)
+        except (Conflict, NotFound):
+            _discard_uploads(stored_ids)
+            raise
         except FormInvalid as exc:
             for path, messages in exc.errors.items():
                 errors.setdefault(path.split(".")[0], []).extend(messages)
@@ -215,7 +238,7 @@ def _row_or_redirect(task_id: int, message: str):
                                counts=counts_for(current_user), labels=tab_labels(), message=message,
                                now=datetime.now(timezone.utc))
     flash(message, "info")
-    return redirect(_safe_next(request.form.get("next")) or url_for("tasks.detail", task_id=task_id))
+    return redirect(safe_next(request.form.get("next")) or url_for("tasks.detail", task_id=task_id))
 
 
 @bp.post("/tasks/<int:task_id>/claim")

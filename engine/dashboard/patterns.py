@@ -108,7 +108,6 @@ def late_heatmap(session: Session, filters: Filters, now: datetime) -> list[Heat
         keyed.append(((sop.office_code, sop.name, sop.key, sop.position(sid)),
                       HeatRow(sop.office_id, sop.office_code, sop.key, sop.name, sid, name, tuple(counts))))
     return [row for _, row in sorted(keyed, key=lambda kv: kv[0])]
-    return rows
 
 
 def rework(session: Session, filters: Filters, now: datetime) -> list[ReworkRow]:

@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, abort, current_app, g, json, request
 from limits import parse as parse_limit
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from spectree import Response, SecurityScheme, SpecTree
 from spectree.model_adapter.pydantic_adapter import PydanticModelAdapter
 from spectree.models import SecureType, SecuritySchemeData
@@ -141,13 +143,14 @@ def _has_nul() -> bool:
 
 def _rate_limit(token_id: int):
     """Count the request against the token's limit in the app's limiter storage (Redis when configured)."""
-    limiter = current_app.extensions.get("lajur_limiter")
-    if limiter is None:
-        return None
+    limiter = current_app.extensions.get("lajur_api_limiter")
+    if limiter is None:  # one per app, made on first use (the storage connects lazily too)
+        limiter = current_app.extensions["lajur_api_limiter"] = MovingWindowRateLimiter(
+            storage_from_string(current_app.config["RATELIMIT_STORAGE_URI"]))
     item = parse_limit(current_app.config["LAJUR_API_LIMIT"])
-    if limiter.limiter.hit(item, "api-token", str(token_id)):
+    if limiter.hit(item, "api-token", str(token_id)):
         return None
-    reset, _remaining = limiter.limiter.get_window_stats(item, "api-token", str(token_id))
+    reset, _remaining = limiter.get_window_stats(item, "api-token", str(token_id))
     retry = max(1, int(reset - now().timestamp()))
     return problem(429, f"rate limit of {current_app.config['LAJUR_API_LIMIT']} per token reached",
                    headers={"Retry-After": str(retry)})
