@@ -377,5 +377,8 @@ def notify_status(ctx, office):
                        f" after {d.attempts} attempt(s): {(d.last_error or '')[:120]}")
 
 
+from .backup_cli import register as _register_backup  # noqa: E402  (backup, restore)
+_register_backup(main)
+
 if __name__ == "__main__":
     main()
