@@ -231,10 +231,13 @@ def show(ctx, username, instance_id):
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def web(host, port):
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes")
+def web(host, port, workers):
     """Serve the web app (gunicorn)."""
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"{host}:{port}",
-                               "--access-logfile", "-", "webui.wsgi:app"])
+    from .metrics_dir import prepare_metrics_dir
+    prepare_metrics_dir(Settings.from_env(), f"web-{port}")
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "python:webui.gunicorn_conf",
+                               "-w", str(workers), "-b", f"{host}:{port}", "--access-logfile", "-", "webui.wsgi:app"])
 
 
 # Sends are I/O-bound (two database commits and one SMTP/HTTP exchange each): on 2 cores,

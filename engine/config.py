@@ -36,6 +36,7 @@ class Settings:
     backoff_seconds: float = 5.0        # first retry delay; doubles, capped at backoff_max
     backoff_max_seconds: float = 900.0
     queue: str = "lajur"
+    metrics_token: str | None = None    # /metrics needs `Authorization: Bearer <it>`; unset: loopback only
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -59,4 +60,5 @@ class Settings:
                    max_attempts=int(env.get("LAJUR_MAX_ATTEMPTS", "8")),
                    backoff_seconds=float(env.get("LAJUR_BACKOFF_SECONDS", "5")),
                    backoff_max_seconds=float(env.get("LAJUR_BACKOFF_MAX_SECONDS", "900")),
-                   queue=env.get("LAJUR_QUEUE", "lajur"))
+                   queue=env.get("LAJUR_QUEUE", "lajur"),
+                   metrics_token=env.get("LAJUR_METRICS_TOKEN") or None)
