@@ -17,6 +17,10 @@ if [ ! -x /usr/bin/chromium ]; then
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then  # the front in tests/test_topology.py
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+fi
+
 bash scripts/setup.sh
 mkdir -p test-artifacts
 exec .venv/bin/python -m pytest -n 2 --dist loadfile -q "$@"
