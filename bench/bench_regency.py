@@ -51,7 +51,7 @@ from engine import stats  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.demo import seed_demo  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
-from engine.models import HumanTask, ProcessInstance, User  # noqa: E402
+from engine.models import HumanTask, User  # noqa: E402
 from engine.services import Services  # noqa: E402
 from tests.sopdata import DPMK, STEP_DATA  # noqa: E402
 from tests.test_workers import PrivateRedis, SmtpSink  # noqa: E402
