@@ -28,6 +28,7 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
@@ -35,6 +36,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from .config import Settings
 from .errors import LajurError
@@ -135,7 +137,11 @@ def _snapshot_sqlite(url: str, tmp: Path) -> tuple[str, dict, str | None, list[s
 def _snapshot_pg(url: str, tmp: Path) -> tuple[str, dict, str | None, list[str]]:
     import psycopg
     target = tmp / "database.pgdump"
-    with psycopg.connect(_libpq_dsn(url), autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(_libpq_dsn(url), autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise BackupError(f"cannot connect to the database: {str(exc).strip().splitlines()[0]}") from None
+    with conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
         counts, revision, shas = _read_snapshot(lambda sql: conn.execute(sql))
@@ -291,14 +297,17 @@ def _restore_files(data_dir: Path, extracted: Path, force: bool) -> None:
             if src.is_file():
                 target = Path(data_dir) / src.relative_to(extracted)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(src, target) if _same_fs(src, target.parent) else shutil.copyfile(src, target)
+                if _same_fs(src, target.parent):
+                    os.replace(src, target)
+                else:
+                    shutil.copyfile(src, target)
                 os.chmod(target, 0o640)
 
 
 def _count(url: str, missing_ok: bool = False) -> dict[str, int]:
     engine = create_engine(url)
     try:
-        with engine.connect() as conn:
+        with _connected(engine) as conn:
             present = set(inspect(conn).get_table_names())
             out = {}
             for name in tables():
@@ -351,10 +360,21 @@ def _server_version(url: str) -> str:
         return sqlite3.sqlite_version
     engine = create_engine(url)
     try:
-        with engine.connect() as conn:
+        with _connected(engine) as conn:
             return conn.execute(text("SHOW server_version")).scalar_one()
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _connected(engine):
+    """A connection, or a BackupError naming the database that cannot be reached."""
+    try:
+        conn = engine.connect()
+    except OperationalError as exc:
+        raise BackupError(f"cannot connect to the database: {str(exc.orig).strip().splitlines()[0]}") from None
+    with conn:
+        yield conn
 
 
 def _sha256(path: Path) -> str:

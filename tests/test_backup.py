@@ -218,3 +218,12 @@ def test_cli_backup_and_restore(services, demo, tmp_path):
     assert "checksums and counts match" in done.stdout
     shown = subprocess.run([*lajur, "show", "dpmk.sekdin", "1"], env=fresh, cwd=ROOT, capture_output=True, text=True)
     assert shown.returncode == 0 and "Berita 0" in shown.stdout, shown.stderr
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_unreachable_database_is_a_clear_error(services, tmp_path):
+    missing = Settings(database_url=PG_ADMIN_URL.rsplit("/", 1)[0] + "/lajur_no_such_db", broker_url="memory://",
+                       base_url="http://127.0.0.1:5000", data_dir=tmp_path / "none")
+    with pytest.raises(BackupError, match="cannot connect to the database"):
+        backup(missing, tmp_path / "x.tar.gz")
+    assert not (tmp_path / "x.tar.gz").exists()
