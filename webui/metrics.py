@@ -101,6 +101,7 @@ def init_app(app: Flask) -> None:
     def _start_timer():
         if request.endpoint != "lajur_metrics":  # a scrape does not count itself
             g.lajur_t0 = time.perf_counter()
+            g.lajur_in_progress = True
             metrics.in_progress.inc()
 
     @app.after_request
@@ -108,7 +109,6 @@ def init_app(app: Flask) -> None:
         t0 = g.pop("lajur_t0", None)
         if t0 is None:
             return response
-        metrics.in_progress.dec()
         route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
         metrics.requests.labels(route, request.method, str(response.status_code)).inc()
         metrics.latency.labels(route).observe(time.perf_counter() - t0)
@@ -116,6 +116,11 @@ def init_app(app: Flask) -> None:
                 and request.form.get("action") != "draft"):
             metrics.completions.inc()  # the step page redirects only after a completion (or a draft)
         return response
+
+    @app.teardown_request
+    def _done(_exc):  # runs even when a view raised and no response passed through after_request
+        if g.pop("lajur_in_progress", False):
+            metrics.in_progress.dec()
 
     @app.get("/metrics", endpoint="lajur_metrics")
     def scrape():
