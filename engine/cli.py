@@ -382,6 +382,8 @@ def notify_status(ctx, office):
 
 from .backup_cli import register as _register_backup  # noqa: E402  (backup, restore)
 _register_backup(main)
+from .sopdoc.cli import register as _register_sopdoc; _register_sopdoc(main)  # noqa: E402,E702
+
 
 if __name__ == "__main__":
     main()
