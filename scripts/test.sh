@@ -18,12 +18,10 @@ apt_missing=()
 # SOP export: WeasyPrint needs Pango; the tests turn PDF pages into PNGs with poppler's pdftoppm
 command -v pdftoppm >/dev/null 2>&1 || apt_missing+=(poppler-utils)
 ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so.0' || apt_missing+=(libpango-1.0-0 libpangoft2-1.0-0)
+# the front in tests/test_topology.py (deploy/nginx/lajur.conf)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || apt_missing+=(nginx)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}" >/dev/null
-fi
-
-if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then  # the front in tests/test_topology.py
-  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
 fi
 
 bash scripts/setup.sh
