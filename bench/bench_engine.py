@@ -31,6 +31,7 @@ from engine.config import Settings  # noqa: E402
 from engine.demo import seed_demo  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
 from engine.models import HumanTask, ProcessVersion, User  # noqa: E402
+from engine.runtime import Runtime  # noqa: E402
 from engine.services import Services, tune_gc  # noqa: E402
 from tests.sopdata import ACTORS, DPMK, STEP_DATA  # noqa: E402
 
@@ -186,7 +187,7 @@ def main() -> None:
             print(f"    targets, {procs} process(es): >= 300/s {'MET' if r >= 300 else 'MISSED'}, >= half the "
                   f"(one-process) ceiling {'MET' if r >= ceiling / 2 else 'MISSED'} ({r / ceiling:.2f})")
         cold = Services.from_settings(settings)
-        cold.runtime._cache_size = 0  # every step deserializes the workflow from the database
+        cold.runtime = Runtime(cold.sessions, workflow_cache_size=0)  # every step deserializes the workflow
         cold_s, cold_n = engine_run(cold, users, max(args.instances // 5, 1), claim=False)
         print(f"    without the workflow cache (every step loads from PostgreSQL): {cold_n / cold_s:8.1f} completions/s")
         cold.dispose()

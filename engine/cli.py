@@ -229,8 +229,8 @@ def show(ctx, username, instance_id):
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="LAJUR_HOST")
+@click.option("--port", default=5000, show_default=True, type=int, envvar="LAJUR_PORT")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes")
 def web(host, port, workers):
     """Serve the web app (gunicorn)."""
@@ -258,6 +258,21 @@ def worker(concurrency):
 def beat():
     """Run Celery beat (the deadline tick)."""
     os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.app", "beat", "--loglevel", "INFO"])
+
+
+@main.command()
+@click.pass_context
+def status(ctx):
+    """Heartbeats of the deadline tick, beats and workers, and the outbox; exit 1 if one is silent."""
+    from .heartbeat import report
+    svc = services(ctx)
+    with svc.engine.connect() as conn:
+        lines, wrong = report(conn, svc.settings, datetime.now(ZoneInfo("UTC")))
+    for line in lines:
+        click.echo(line)
+    if wrong:
+        click.echo("error: " + "; ".join(wrong), err=True)
+        ctx.exit(1)
 
 
 @main.command("tick")
@@ -348,12 +363,12 @@ def notify():
 @click.pass_context
 def notify_test(ctx, username):
     """Send a test message to USERNAME over each of their channels, now, and report each result."""
-    from . import deadlines
+    from . import outbox
     svc = services(ctx)
     with svc.sessions.begin() as session:
-        ids = deadlines.create_test_notification(session, svc.settings, user_by_name(session, username),
+        ids = outbox.create_test_notification(session, svc.settings, user_by_name(session, username),
                                                  svc.runtime.clock())
-    result = deadlines.send_many(svc.sessions, svc.settings, ids, svc.runtime.clock)
+    result = outbox.send_many(svc.sessions, svc.settings, ids, svc.runtime.clock)
     from .models import Delivery
     with svc.sessions() as session:
         for delivery_id in ids:
@@ -378,6 +393,24 @@ def notify_status(ctx, office):
         for d in failed:
             click.echo(f"  #{d.id:<6} task {d.human_task_id} {d.level}/{d.seq} {d.channel:8} to user {d.recipient_id}"
                        f" after {d.attempts} attempt(s): {(d.last_error or '')[:120]}")
+
+
+@main.group()
+def audit():
+    """The tamper-evident audit trail (engine/audit.py)."""
+
+
+@audit.command("verify")
+@click.option("--instance", type=int, help="one instance (default: every chain)")
+@click.pass_context
+def audit_verify(ctx, instance):
+    """Recompute the audit hash chains; report the first broken link (exit 1) or how many rows are intact."""
+    from .audit import verify
+    with services(ctx).sessions() as session:
+        result = verify(session, instance)
+    if result.broken is not None:
+        raise LajurError(f"audit trail broken: {result.broken}")
+    click.echo(f"audit trail intact: {result.rows} rows in {result.chains} chains")
 
 
 from .backup_cli import register as _register_backup  # noqa: E402  (backup, restore)

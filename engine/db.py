@@ -2,7 +2,7 @@
 
 SQLite (the embedded default) gets WAL, a busy timeout and foreign keys so that several
 processes (web, worker, beat) can share one file. PostgreSQL connections keep their
-prepared statements across rollbacks and are checked for liveness without a round trip.
+prepared statements across rollbacks (a hook on psycopg internals, pinned: see below) and are checked for liveness without a round trip.
 """
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import sessionmaker, Session
 
+from . import jsoncodec
+
 
 def make_engine(url: str, **kwargs) -> Engine:
+    kwargs.setdefault("json_serializer", jsoncodec.dumps)  # the one JSON encoder, ORM and unit of work alike
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30})
         engine = create_engine(url, **kwargs)
@@ -60,6 +63,10 @@ def check_alive(dbapi_conn, _record, _proxy) -> None:
         raise DisconnectionError("the server closed this connection")
 
 
+# The exact psycopg version the hook below was written for and tested with (pyproject.toml pins it).
+PSYCOPG_TESTED = "3.3.9"
+
+
 def keep_prepared_on_rollback(dbapi_conn) -> None:
     """Let a psycopg connection keep its prepared statements when a transaction rolls back.
 
@@ -69,13 +76,20 @@ def keep_prepared_on_rollback(dbapi_conn) -> None:
     were planned afresh on each use: about 1 ms of PostgreSQL CPU per step completion, 40 % of
     its share. Lajur changes its schema only in migrations, and psycopg still forgets its
     statements after DROP, ALTER and DISCARD ALL, so keeping them across ROLLBACK is safe here.
-    psycopg has no option for this; the hook uses its `_rollback_gen` and `_prepared` and does
-    nothing if a psycopg version lacks them (tests/test_hotpath.py checks that it takes effect).
+
+    Why private internals: psycopg has no public option for this (its documented knobs,
+    `prepare_threshold` and `prepared_max`, say when to prepare, not when to forget; a
+    pipeline does not change it). So the hook replaces the connection's `_rollback_gen` with
+    one that stops `_prepared.clear()` for the duration of the rollback. psycopg is pinned to
+    the exact version it was checked against (PSYCOPG_TESTED, pyproject.toml); if the
+    internals are not there the hook refuses loudly instead of silently doing nothing, and
+    tests/test_hotpath.py checks both the version and that statements survive a ROLLBACK.
     """
     manager = getattr(dbapi_conn, "_prepared", None)
     rollback_gen = getattr(dbapi_conn, "_rollback_gen", None)
     if manager is None or rollback_gen is None or not hasattr(manager, "clear"):
-        return
+        raise RuntimeError(f"psycopg {psycopg_version()} lacks the internals engine/db.py's "
+                           f"keep_prepared_on_rollback uses (tested with {PSYCOPG_TESTED}); see its docstring")
 
     def rollback_keeping_prepared():
         manager.clear = lambda: False  # what the rollback calls; DROP/ALTER still clear outside it
@@ -87,8 +101,18 @@ def keep_prepared_on_rollback(dbapi_conn) -> None:
     dbapi_conn._rollback_gen = rollback_keeping_prepared
 
 
+def psycopg_version() -> str:
+    import psycopg
+    return psycopg.__version__
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def utcnow() -> datetime:
+    """The real clock (the engine's default; tests inject another into Runtime)."""
+    return datetime.now(timezone.utc)
 
 
 def as_utc(dt: datetime | None) -> datetime | None:

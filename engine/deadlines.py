@@ -1,520 +1,56 @@
-"""Deadlines and their deliveries: the database is the source of truth, the broker only a doorbell.
+"""A step's deadline rows (the schedule its reminders fire on), and delivering reminders.
 
-A step that becomes ready gets one `deadline` row per reminder level (warn, breach; the
-repeats are added one at a time as they fire). A periodic tick claims the rows that fell
-due (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's write lock serialises), writes one
-`notification` per recipient and one `delivery` per outside channel in the same
-transaction, and hands the delivery ids to the queue. Sending claims a delivery with a
-conditional UPDATE (status + lease + attempt number) before any network traffic, so two
-workers can never both send it; a worker killed mid-send leaves a lease that expires and
-the tick enqueues it again; a lost queue message is re-enqueued by the tick as well. No
-far-future ETA task exists anywhere.
+A step that becomes ready gets one `deadline` row per reminder level (warn, breach; see
+engine/reminders.py for the policy; the repeats are added one at a time by the tick,
+engine/tick.py). Pausing the step's clock holds its deadlines; resuming, or a change of the
+office calendar, re-times them from the step's ready time plus the paused working time.
+Every write of these rows goes through the unit of work (engine/uow.py).
 
-This module knows nothing of Celery: `workers/` calls `tick` and `send_one`.
+Sending the deliveries these deadlines produce is engine/outbox.py's.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Callable, Iterable
+from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import bindparam, or_, select
 
 from .calendar import OfficeCalendar
-from .config import Settings
-from .db import as_utc
-from .models import (AuditEvent, Deadline, Delivery, Group, HumanTask, Notification, Office, OfficeWebhook,
-                     ProcessDefinition, ProcessInstance, ProcessVersion, TaskPause, User, user_group)
-from .notify import OUTSIDE_CHANNELS, Facts, Outgoing, SendError, locale_of, parse_channels, render, \
-    send, webhook_payload
-from .reminders import parse_policy
-from .sla import CalendarCache
+from .models import Deadline
+from .reminders import first_deadlines
+from .sla import due_of
+from .sqltx import Stmt
+from .uow import UnitOfWork
+
+# ---- the schedule of one step ---------------------------------------------------------------
+
+deadline_rows = first_deadlines  # what the mirror inserts for a step that became ready
+
+_D = Deadline.__table__
+OPEN_DEADLINES = Stmt(select(_D.c.id, _D.c.at_fraction, _D.c.status).where(
+    _D.c.human_task_id == bindparam("task"), or_(_D.c.status == "pending", _D.c.status == "held")))
 
 
-def policy_of(step: dict) -> list[dict]:
-    """The step's validated policy (stored at deploy), or the default one."""
-    return step.get("reminders") or parse_policy(None)
+def hold(uow: UnitOfWork, task_id: int) -> None:
+    """The step's clock stopped: its pending deadlines wait."""
+    uow.deadlines(task_id, ("pending",), {"status": "held"})
 
 
-def _level(policy: list[dict], name: str) -> dict | None:
-    return next((p for p in policy if p["level"] == name), None)
+def retime(uow: UnitOfWork, task, calendar: OfficeCalendar, paused: float, release: bool = False,
+           task_values: dict | None = None) -> datetime | None:
+    """Record the step's due time and its open deadlines recomputed from its ready time plus
+    `paused` working minutes (with `task_values`, other columns of the step in the same write).
 
-
-# ---- the clock of one task -----------------------------------------------------------------
-
-def paused_minutes(session: Session, task_id: int, calendar: OfficeCalendar) -> float:
-    """Working minutes the task's clock stood still (closed pauses), under the current calendar."""
-    pause = TaskPause.__table__
-    pauses = session.execute(select(pause.c.paused_at, pause.c.resumed_at).where(
-        pause.c.human_task_id == task_id, pause.c.resumed_at.is_not(None))).all()
-    return sum(calendar.working_minutes_between(as_utc(a), as_utc(b)) for a, b in pauses)
-
-
-def due_of(calendar: OfficeCalendar, task: HumanTask, fraction: float, paused: float) -> datetime:
-    return calendar.add_working_time(as_utc(task.ready_at), fraction * (task.mutu_baku_minutes or 0) + paused)
-
-
-def deadline_rows(task_id: int, office_id: int, ready_at: datetime, minutes: float | None, step: dict,
-                  calendar: OfficeCalendar) -> list[dict]:
-    """The warn and breach deadlines of a step that just became ready, as rows to insert."""
-    if not minutes:
-        return []
-    start = as_utc(ready_at)
-    return [{"human_task_id": task_id, "office_id": office_id, "level": p["level"], "seq": 0,
-             "at_fraction": p["at"], "due_at": calendar.add_working_time(start, p["at"] * minutes),
-             "status": "pending"}
-            for p in policy_of(step) if p["level"] in ("warn", "breach")]
-
-
-def hold_task(session: Session, task_id: int) -> None:
-    session.execute(update(Deadline).where(Deadline.human_task_id == task_id, Deadline.status == "pending")
-                    .values(status="held").execution_options(synchronize_session=False))
-
-
-def retime_task(session: Session, task: HumanTask, calendar: OfficeCalendar, release: bool = False) -> datetime | None:
-    """Recompute the task's due time and its open deadlines from ready_at plus paused time.
-
-    `release` turns held deadlines back to pending (resume). A paused task keeps its
-    deadlines held.
-    """
+    `release` turns held deadlines back to pending (resume); a paused step keeps them held.
+    Returns the new due time (None for a step without a Mutu Baku)."""
     if task.mutu_baku_minutes is None:
+        if task_values:
+            uow.task(task.id, task_values)
         return None
-    paused = paused_minutes(session, task.id, calendar)
-    task.due_at = due_of(calendar, task, 1.0, paused)
-    for d in session.scalars(select(Deadline).where(Deadline.human_task_id == task.id,
-                                                    Deadline.status.in_(("pending", "held")))):
-        d.due_at = due_of(calendar, task, d.at_fraction, paused)
-        if release and d.status == "held":
-            d.status = "pending"
-    return task.due_at
-
-
-# ---- firing (the tick) ---------------------------------------------------------------------
-
-@dataclass
-class _TickCache:
-    """Lookups shared by the deadlines of one tick transaction."""
-
-    session: Session
-    calendars: CalendarCache
-    settings: Settings
-    versions: dict = field(default_factory=dict)
-    offices: dict = field(default_factory=dict)
-    members: dict = field(default_factory=dict)
-    supervisors: dict = field(default_factory=dict)
-    lane_groups: dict = field(default_factory=dict)
-    webhooks: dict = field(default_factory=dict)
-    subjects: dict = field(default_factory=dict)  # instance id -> subject, loaded per batch
-    users: dict = field(default_factory=dict)     # user id -> User (assignees), loaded per batch
-
-    def version(self, version_id: int) -> tuple[ProcessVersion, str]:
-        if version_id not in self.versions:
-            v = self.session.get(ProcessVersion, version_id)
-            self.versions[version_id] = (v, self.session.get(ProcessDefinition, v.definition_id).name)
-        return self.versions[version_id]
-
-    def calendar(self, office_id: int) -> OfficeCalendar:
-        key = ("calendar", office_id)
-        if key not in self.offices:
-            self.offices[key] = self.calendars.get(self.session, office_id)
-        return self.offices[key]
-
-    def subject(self, instance_id: int) -> str:
-        if instance_id not in self.subjects:
-            self.subjects[instance_id] = self.session.scalar(
-                select(ProcessInstance.subject).where(ProcessInstance.id == instance_id))
-        return self.subjects[instance_id]
-
-    def office(self, office_id: int) -> Office:
-        if office_id not in self.offices:
-            self.offices[office_id] = self.session.get(Office, office_id)
-        return self.offices[office_id]
-
-    def group_members(self, group_id: int | None) -> list[User]:
-        if group_id is None:
-            return []
-        if group_id not in self.members:
-            self.members[group_id] = list(self.session.scalars(
-                select(User).join(user_group, user_group.c.user_id == User.id)
-                .where(user_group.c.group_id == group_id, User.active.is_(True)).order_by(User.id)))
-        return self.members[group_id]
-
-    def office_supervisors(self, office_id: int) -> list[User]:
-        if office_id not in self.supervisors:
-            users = self.session.scalars(select(User).where(User.office_id == office_id, User.active.is_(True))
-                                         .order_by(User.id))
-            self.supervisors[office_id] = [u for u in users if u.has_role("supervisor")]
-        return self.supervisors[office_id]
-
-    def lane_group(self, office_id: int, name: str) -> int | None:
-        key = (office_id, name)
-        if key not in self.lane_groups:
-            self.lane_groups[key] = self.session.scalar(select(Group.id).where(Group.office_id == office_id,
-                                                                               Group.name == name))
-        return self.lane_groups[key]
-
-    def webhook(self, office_id: int) -> tuple[str | None, str | None]:
-        if office_id not in self.webhooks:
-            row = self.session.scalar(select(OfficeWebhook).where(OfficeWebhook.office_id == office_id,
-                                                                  OfficeWebhook.active.is_(True)))
-            self.webhooks[office_id] = (row.url, row.secret) if row else (self.settings.webhook_url,
-                                                                          self.settings.webhook_secret)
-        return self.webhooks[office_id]
-
-
-def recipients(cache: _TickCache, task: HumanTask, to: Iterable[str]) -> list[User]:
-    """Resolve policy recipients to active users, in order, without duplicates."""
-    found: dict[int, User] = {}
-    for r in to:
-        if r == "holder":
-            holder = cache.users.get(task.assignee_id) if task.assignee_id else None
-            if task.assignee_id and holder is None:
-                holder = cache.users[task.assignee_id] = cache.session.get(User, task.assignee_id)
-            users = [holder] if holder is not None and holder.active else cache.group_members(task.group_id)
-        elif r == "group":
-            users = cache.group_members(task.group_id)
-        elif r == "supervisors":
-            users = cache.office_supervisors(task.office_id)
-        elif r.startswith("lane:"):
-            users = cache.group_members(cache.lane_group(task.office_id, r[5:]))
-        else:
-            users = []
-        for u in users:
-            found.setdefault(u.id, u)
-    return list(found.values())
-
-
-def facts_for(cache: _TickCache, task: HumanTask, level: str, seq: int, user: User, now: datetime,
-              link_base: str) -> Facts:
-    version, sop_name = cache.version(task.version_id)
-    office = cache.office(task.office_id)
-    calendar = cache.calendar(task.office_id)
-    due = as_utc(task.due_at)
-    if due is None:
-        left = 0.0
-    elif due >= now:
-        left = calendar.working_minutes_between(now, due)
-    else:
-        left = -calendar.working_minutes_between(due, now)
-    return Facts(level=level, seq=seq, step=task.name, sop=sop_name, office=office.name,
-                 instance_id=task.instance_id, subject=cache.subject(task.instance_id), due_at=due, minutes_left=left,
-                 mutu_baku_minutes=task.mutu_baku_minutes, link=f"{link_base}/tasks/{task.id}",
-                 recipient_name=user.full_name, timezone=office.timezone)
-
-
-def _next_repeat(calendar: OfficeCalendar, task: HumanTask, policy: list[dict], seq: int, paused: float,
-                 now: datetime) -> tuple[int, float, datetime] | None:
-    """The first repeat after `seq` that lies in the future (no catch-up storm after downtime)."""
-    breach, repeat = _level(policy, "breach"), _level(policy, "repeat")
-    if not breach or not repeat:
-        return None
-    seq += 1
-    while True:
-        fraction = breach["at"] + seq * repeat["at"]
-        due = due_of(calendar, task, fraction, paused)
-        if due > now or seq > 10_000:
-            return seq, fraction, due
-        seq += 1
-
-
-def _fire(cache: _TickCache, d: Deadline, task: HumanTask, now: datetime) -> list[Delivery]:
-    """Turn one due deadline into notifications and deliveries; schedule the next repeat."""
-    session, settings = cache.session, cache.settings
-    d.status, d.fired_at = "done", now
-    version, _ = cache.version(task.version_id)
-    policy = policy_of(version.steps.get(task.bpmn_id, {}))
-    level = _level(policy, d.level)
-    users = recipients(cache, task, level["to"] if level else ["holder"])
-    out: list[Delivery] = []
-    base_facts = facts_for(cache, task, d.level, d.seq, users[0], now, settings.base_url.rstrip("/")) if users else None
-    for user in users:
-        facts = replace(base_facts, recipient_name=user.full_name)
-        subject, text = render(facts, locale_of(user.locale))
-        channels = parse_channels(user.notify_channels)
-        recipient = {"username": user.username, "name": user.full_name, "handle": user.webhook_handle,
-                     "locale": locale_of(user.locale)}
-        n = Notification(user_id=user.id, office_id=task.office_id, human_task_id=task.id,
-                         instance_id=task.instance_id, level=d.level, seq=d.seq, inapp="inapp" in channels,
-                         subject=subject, body=text, link=facts.link, created_at=now,
-                         payload={"deadline_due_at": as_utc(d.due_at).isoformat(),
-                                  "webhook": webhook_payload(facts, recipient, text)})
-        session.add(n)
-        for channel in OUTSIDE_CHANNELS:
-            if channel not in channels:
-                continue
-            if channel == "email" and not user.email:
-                continue
-            if channel == "webhook" and not all(cache.webhook(task.office_id)):
-                continue
-            delivery = Delivery(notification=n, human_task_id=task.id, level=d.level, seq=d.seq, channel=channel,
-                                recipient_id=user.id, status="pending", attempts=0, due_at=as_utc(d.due_at),
-                                created_at=now, next_attempt_at=now, enqueued_at=now)
-            session.add(delivery)
-            out.append(delivery)
-    session.add(AuditEvent(office_id=task.office_id, instance_id=task.instance_id, human_task_id=task.id, at=now,
-                           kind="reminder_fired", step=task.bpmn_id,
-                           data={"level": d.level, "seq": d.seq, "to": [u.username for u in users]}))
-    if d.level in ("breach", "repeat"):
-        calendar = cache.calendar(task.office_id)
-        nxt = _next_repeat(calendar, task, policy, d.seq, paused_minutes(session, task.id, calendar)
-                           if task.paused_at is None else 0.0, now)
-        if nxt:
-            seq, fraction, due = nxt
-            session.add(Deadline(human_task_id=task.id, office_id=task.office_id, level="repeat", seq=seq,
-                                 at_fraction=fraction, due_at=due, status="pending"))
-    return out
-
-
-@dataclass
-class TickResult:
-    fired: int = 0
-    cancelled: int = 0
-    timers: int = 0
-    enqueued: list[int] = field(default_factory=list)
-
-
-def fire_due(sessions: sessionmaker[Session], settings: Settings, calendars: CalendarCache, now: datetime,
-             batch: int = 500) -> tuple[int, int, list[int]]:
-    """One transaction: claim up to `batch` due deadlines, fire them; return (fired, cancelled, delivery ids)."""
-    with sessions.begin() as session:
-        due = list(session.scalars(select(Deadline).where(Deadline.status == "pending", Deadline.due_at <= now)
-                                   .order_by(Deadline.due_at, Deadline.id).limit(batch)
-                                   .with_for_update(skip_locked=True)))
-        if not due:
-            return 0, 0, []
-        task_ids = {d.human_task_id for d in due}
-        tasks = {t.id: t for t in session.scalars(select(HumanTask).where(HumanTask.id.in_(task_ids)))}
-        cache = _TickCache(session, calendars, settings)
-        # what every deadline of the batch needs, in two queries instead of two per row
-        cache.subjects.update(session.execute(select(ProcessInstance.id, ProcessInstance.subject).where(
-            ProcessInstance.id.in_({t.instance_id for t in tasks.values()}))).all())
-        cache.users.update((u.id, u) for u in session.scalars(select(User).where(
-            User.id.in_({t.assignee_id for t in tasks.values() if t.assignee_id}))))
-        fired = cancelled = 0
-        deliveries: list[Delivery] = []
-        with session.no_autoflush:
-            fired, cancelled = _fire_batch(cache, due, tasks, now, deliveries)
-        session.flush()
-        return fired, cancelled, [x.id for x in deliveries]
-
-
-def _fire_batch(cache: _TickCache, due: list[Deadline], tasks: dict, now: datetime,
-                deliveries: list[Delivery]) -> tuple[int, int]:
-    fired = cancelled = 0
-    for d in due:
-        task = tasks[d.human_task_id]
-        if task.state != "ready":
-            d.status = "cancelled"
-            cancelled += 1
-            continue
-        if task.paused_at is not None:
-            d.status = "held"
-            continue
-        deliveries.extend(_fire(cache, d, task, now))
-        fired += 1
-    return fired, cancelled
-
-
-def due_for_enqueue(sessions: sessionmaker[Session], settings: Settings, now: datetime,
-                    limit: int = 2000) -> list[int]:
-    """Deliveries to hand to the queue (again): retries whose time came, messages lost by the
-    broker (queued long ago, never started), and sends whose worker died (lease expired)."""
-    stale = now - timedelta(seconds=settings.requeue_after_seconds)
-    with sessions.begin() as session:
-        ids = list(session.scalars(select(Delivery.id).where(or_(
-            and_(Delivery.status == "pending", Delivery.next_attempt_at <= now,
-                 or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < Delivery.next_attempt_at,
-                     Delivery.enqueued_at < stale)),
-            and_(Delivery.status == "sending", Delivery.lease_until < now,
-                 or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < Delivery.lease_until,
-                     Delivery.enqueued_at < stale)),
-        )).order_by(Delivery.next_attempt_at).limit(limit).with_for_update(skip_locked=True)))
-        if ids:
-            session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(enqueued_at=now)
-                            .execution_options(synchronize_session=False))
-        return ids
-
-
-def tick(sessions: sessionmaker[Session], settings: Settings, calendars: CalendarCache,
-         clock: Callable[[], datetime], enqueue: Callable[[list[int]], None], batch: int = 500,
-         budget_seconds: float | None = None) -> TickResult:
-    """Fire all due deadlines (in batches, enqueueing each batch's sends as soon as it commits),
-    then re-enqueue deliveries that need it. Safe to run concurrently with itself."""
-    import time
-    started = time.monotonic()
-    budget = budget_seconds if budget_seconds is not None else max(5.0, settings.tick_seconds * 5)
-    result = TickResult()
-    while True:
-        fired, cancelled, ids = fire_due(sessions, settings, calendars, clock(), batch)
-        result.fired += fired
-        result.cancelled += cancelled
-        if ids:
-            enqueue(ids)
-            result.enqueued.extend(ids)
-        if fired + cancelled < batch or time.monotonic() - started > budget:
-            break
-    again = due_for_enqueue(sessions, settings, clock())
-    if again:
-        enqueue(again)
-        result.enqueued.extend(again)
-    return result
-
-
-# ---- sending -------------------------------------------------------------------------------
-
-def claim(sessions: sessionmaker[Session], settings: Settings, delivery_id: int, now: datetime) -> Outgoing | None:
-    """Take the delivery for one send attempt, or None if it is sent, being sent, or not due."""
-    claimed = claim_many(sessions, settings, [delivery_id], now)
-    return claimed[0] if claimed else None
-
-
-def claim_many(sessions: sessionmaker[Session], settings: Settings, delivery_ids: list[int],
-               now: datetime) -> list[Outgoing]:
-    """Take those of the deliveries that are free for a send attempt (one statement, one commit).
-
-    The conditional UPDATE is the lock: of two workers holding the same id (a redelivered
-    message, a re-enqueue) exactly one matches the row. The attempt number it returns is
-    the fencing token `finish` checks.
-    """
-    if not delivery_ids:
-        return []
-    lease_until = now + timedelta(seconds=settings.send_lease_seconds)
-    with sessions.begin() as session:
-        rows = session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids), or_(
-            and_(Delivery.status == "pending", Delivery.next_attempt_at <= now),
-            and_(Delivery.status == "sending", Delivery.lease_until < now),
-        )).values(status="sending", lease_until=lease_until, attempts=Delivery.attempts + 1)
-            .returning(Delivery.id, Delivery.attempts, Delivery.channel, Delivery.notification_id)
-            .execution_options(synchronize_session=False)).all()
-        if not rows:
-            return []
-        notes = {n.id: n for n in session.execute(
-            select(Notification.id, Notification.subject, Notification.body, Notification.payload,
-                   Notification.office_id, User.email)
-            .join(User, User.id == Notification.user_id)
-            .where(Notification.id.in_({r.notification_id for r in rows})))}
-        cache = _TickCache(session, CalendarCache(), settings)
-        claimed = []
-        for row in sorted(rows, key=lambda r: r.id):
-            n = notes[row.notification_id]
-            out = dict(delivery_id=row.id, attempt=row.attempts, channel=row.channel, subject=n.subject,
-                       text=n.body)
-            if row.channel == "email":
-                out["to_address"] = n.email
-            elif row.channel == "webhook":
-                url, secret = cache.webhook(n.office_id) if n.office_id \
-                    else (settings.webhook_url, settings.webhook_secret)
-                payload = dict((n.payload or {}).get("webhook") or {})
-                payload["delivery_id"] = row.id
-                out.update(url=url, secret=secret, payload=payload)
-            claimed.append(Outgoing(**out))
-        return claimed
-
-
-def release(sessions: sessionmaker[Session], outs: list[Outgoing]) -> None:
-    """Give back claimed deliveries this worker will not start (their lease would run out)."""
-    with sessions.begin() as session:
-        for out in outs:
-            session.execute(update(Delivery).where(Delivery.id == out.delivery_id, Delivery.status == "sending",
-                                                   Delivery.attempts == out.attempt)
-                            .values(status="pending", attempts=Delivery.attempts - 1, lease_until=None)
-                            .execution_options(synchronize_session=False))
-
-
-def backoff(settings: Settings, attempt: int) -> float:
-    return min(settings.backoff_max_seconds, settings.backoff_seconds * (2 ** max(0, attempt - 1)))
-
-
-def finish(sessions: sessionmaker[Session], settings: Settings, out: Outgoing, error: SendError | None,
-           now: datetime) -> str:
-    """Record the attempt's outcome; fenced by the attempt number so a stale worker changes nothing."""
-    fence = and_(Delivery.id == out.delivery_id, Delivery.status == "sending", Delivery.attempts == out.attempt)
-    if error is None:
-        values = dict(status="sent", sent_at=now, lease_until=None, last_error=None)
-    elif error.permanent or out.attempt >= settings.max_attempts:
-        values = dict(status="failed", lease_until=None, last_error=str(error)[:1000])
-    else:
-        values = dict(status="pending", lease_until=None, last_error=str(error)[:1000],
-                      next_attempt_at=now + timedelta(seconds=backoff(settings, out.attempt)))
-    with sessions.begin() as session:
-        result = session.execute(update(Delivery).where(fence).values(**values)
-                                 .execution_options(synchronize_session=False))
-        if result.rowcount == 1 and values["status"] == "failed":
-            d = session.get(Delivery, out.delivery_id)
-            task = session.get(HumanTask, d.human_task_id) if d.human_task_id else None
-            session.add(AuditEvent(office_id=task.office_id if task else None,
-                                   instance_id=task.instance_id if task else None, human_task_id=d.human_task_id,
-                                   at=now, kind="reminder_failed", step=task.bpmn_id if task else None,
-                                   data={"delivery": d.id, "channel": d.channel, "attempts": d.attempts,
-                                         "error": values["last_error"]}))
-        return values["status"] if result.rowcount == 1 else "stale"
-
-
-def send_one(sessions: sessionmaker[Session], settings: Settings, delivery_id: int,
-             clock: Callable[[], datetime]) -> str:
-    """Claim, send, record. Returns the delivery's new status, or 'skipped' if not ours to send."""
-    return send_many(sessions, settings, [delivery_id], clock).get(delivery_id, "skipped")
-
-
-def send_many(sessions: sessionmaker[Session], settings: Settings, delivery_ids: list[int],
-              clock: Callable[[], datetime]) -> dict[int, str]:
-    """Claim the free ones of `delivery_ids` at once, send each, record each outcome as it comes.
-
-    A send is never started if it could outlive the batch's lease (the tick would hand the
-    delivery to another worker meanwhile): the rest is released and re-enqueued by the tick.
-    """
-    started = clock()
-    outs = claim_many(sessions, settings, delivery_ids, started)
-    lease_end = started + timedelta(seconds=settings.send_lease_seconds)
-    # Stay well inside the lease so a slow-but-alive worker never overlaps a reclaim.
-    timeout = max(1.0, min(10.0, settings.send_lease_seconds / 3))
-    result: dict[int, str] = {}
-    for i, out in enumerate(outs):
-        if clock() + timedelta(seconds=timeout * 1.5) > lease_end:
-            release(sessions, outs[i:])
-            result.update((o.delivery_id, "released") for o in outs[i:])
-            break
-        try:
-            send(settings, out, timeout=timeout)
-            error = None
-        except SendError as exc:
-            error = exc
-        except Exception as exc:  # a bug in a channel must still end as a visible attempt
-            error = SendError(f"{exc.__class__.__name__}: {exc}")
-        result[out.delivery_id] = finish(sessions, settings, out, error, clock())
-    return result
-
-
-def create_test_notification(session: Session, settings: Settings, user: User, now: datetime) -> list[int]:
-    """A test message to `user` over each of their channels (`lajur notify test`); returns delivery ids."""
-    office = session.get(Office, user.office_id) if user.office_id else None
-    link = settings.base_url.rstrip("/") + "/notifications"
-    facts = Facts(level="test", seq=0, step="-", sop="-", office=office.name if office else "-", instance_id=0,
-                  subject="-", due_at=None, minutes_left=0, mutu_baku_minutes=None, link=link,
-                  recipient_name=user.full_name, timezone=office.timezone if office else "Asia/Jakarta")
-    locale = locale_of(user.locale)
-    subject = "[Lajur] " + ("Test notification" if locale == "en" else "Uji notifikasi")
-    text = (f"Dear {user.full_name},\n\nThis is a test of your Lajur notification channels.\n" if locale == "en"
-            else f"Yth. {user.full_name},\n\nIni uji coba saluran notifikasi Lajur Anda.\n")
-    recipient = {"username": user.username, "name": user.full_name, "handle": user.webhook_handle,
-                 "locale": locale}
-    channels = parse_channels(user.notify_channels)
-    n = Notification(user_id=user.id, office_id=user.office_id, level="test", seq=0, inapp="inapp" in channels,
-                     subject=subject, body=text, link=link, created_at=now,
-                     payload={"webhook": webhook_payload(facts, recipient, text, event="test")})
-    session.add(n)
-    cache = _TickCache(session, CalendarCache(), settings)
-    out = []
-    for channel in OUTSIDE_CHANNELS:
-        if channel not in channels or (channel == "email" and not user.email):
-            continue
-        if channel == "webhook" and not (all(cache.webhook(user.office_id)) if user.office_id
-                                         else settings.webhook_url and settings.webhook_secret):
-            continue
-        d = Delivery(notification=n, level="test", seq=0, channel=channel, recipient_id=user.id, status="pending",
-                     attempts=0, created_at=now, next_attempt_at=now, enqueued_at=now)
-        session.add(d)
-        out.append(d)
-    session.flush()
-    return [d.id for d in out]
+    due = due_of(calendar, task.ready_at, task.mutu_baku_minutes, 1.0, paused)
+    uow.task(task.id, {**(task_values or {}), "due_at": due})
+    for deadline_id, fraction, status in uow.tx.all(OPEN_DEADLINES, {"task": task.id}):
+        values = {"due_at": due_of(calendar, task.ready_at, task.mutu_baku_minutes, fraction, paused)}
+        if release and status == "held":
+            values["status"] = "pending"
+        uow.deadline(deadline_id, values)
+    return due

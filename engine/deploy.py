@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from .accounts import ensure_group, office_by_code
 from .bpmn import load_process_folder
-from .errors import Forbidden
-from .models import AuditEvent, ProcessDefinition, ProcessVersion, User
+from . import access
+from .models import ProcessDefinition, ProcessVersion, User
 from .serialization import WorkflowStore
+from .uow import record_audit
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,7 @@ def deploy_folder(session: Session, folder: str | Path, store: WorkflowStore, de
     """
     package = load_process_folder(folder)
     office = office_by_code(session, package.office_code)
-    if deployed_by is not None and not (
-            deployed_by.has_role("process_owner") and deployed_by.office_id == office.id):
-        raise Forbidden("only a process owner of this office may deploy its processes")
+    access.check_deploy(access.Actor.of_user(deployed_by) if deployed_by is not None else None, office.id)
 
     definition = session.scalar(select(ProcessDefinition).where(
         ProcessDefinition.office_id == office.id, ProcessDefinition.key == package.key).with_for_update())
@@ -65,7 +64,7 @@ def deploy_folder(session: Session, folder: str | Path, store: WorkflowStore, de
     definition.name = package.name
     for lane in {step["lane"] for step in package.steps.values()} | set(package.sop.get("supervisor_lanes", [])):
         ensure_group(session, office, lane)
-    session.add(AuditEvent(office_id=office.id, user_id=version.deployed_by_id, at=version.deployed_at,
-                           kind="process_deployed", step=None,
-                           data={"key": package.key, "version": number, "hash": package.content_hash}))
+    session.flush()
+    record_audit(session, "process_deployed", office_id=office.id, user_id=version.deployed_by_id,
+                 at=version.deployed_at, data={"key": package.key, "version": number, "hash": package.content_hash})
     return Deployed(version, created=True)

@@ -54,6 +54,7 @@ class Office(Base):
     schedule: Mapped[dict | None] = mapped_column(JSON, default=None)  # WeeklySchedule.to_dict()
     include_cuti_bersama: Mapped[bool] = mapped_column(Boolean, default=True)
     calendar_revision: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change
+    audit_hash: Mapped[str | None] = mapped_column(String(64))  # head of the office's audit chain (engine/audit.py)
 
 
 class CalendarOverride(Base):
@@ -161,9 +162,11 @@ class ProcessInstance(Base):
     started_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     started_at: Mapped[datetime] = utc_dt()
     completed_at: Mapped[datetime | None] = utc_dt()
+    audit_hash: Mapped[str | None] = mapped_column(String(64))  # head of its audit chain (engine/audit.py)
 
     version: Mapped[ProcessVersion] = relationship()
-    __mapper_args__ = {"version_id_col": lock_version}
+    # `lock_version` is the one optimistic lock: engine/uow.py's guarded instance write checks
+    # and bumps it (no ORM version counter: instances are written through the unit of work only).
 
 
 class HumanTask(Base):
@@ -223,6 +226,7 @@ class AuditEvent(Base):
     kind: Mapped[str] = mapped_column(String(40))
     step: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[dict | None] = mapped_column(JSON)
+    hash: Mapped[str | None] = mapped_column(String(64))  # chained to the previous row of its instance (engine/audit.py)
 
     user: Mapped[User | None] = relationship()
     human_task: Mapped["HumanTask | None"] = relationship()
@@ -312,7 +316,9 @@ class Notification(Base):
 
 
 class Delivery(Base):
-    """Sending one notification over one outside channel (email, webhook), at most once.
+    """Sending one notification over one outside channel (email, webhook): one row, one
+    send at a time, a second copy only if a worker dies between the receiver's accepting and
+    the commit of "sent" (engine/notify.py says why that window cannot close).
 
     The unique key makes a second delivery row impossible; the status/lease claim makes a
     second send by a concurrent worker impossible; retries are recorded here.
@@ -408,3 +414,19 @@ class StatsOfficerBlock(Base):
     on_time: Mapped[int] = mapped_column(Integer)
     late: Mapped[int] = mapped_column(Integer)
     durations: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ProcessHeartbeat(Base):
+    """The last sign of life of a worker or beat process, and of the deadline tick itself
+    (kind "tick": when it last ran, by whom, what it did). Written every few seconds by the
+    processes (`engine.heartbeat`), read by `lajur status` and by the other processes, which
+    log a warning when one falls silent."""
+
+    __tablename__ = "process_heartbeat"
+    __table_args__ = (UniqueConstraint("kind", "name", name="uq_process_heartbeat_kind_name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # worker|beat|tick
+    name: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = utc_dt()
+    seen_at: Mapped[datetime] = utc_dt()
+    info: Mapped[dict | None] = mapped_column(JSON, default=None)

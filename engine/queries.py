@@ -13,7 +13,8 @@ from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from .db import as_utc
-from .runtime import TaskRow
+from .inbox import TaskRow
+from .sla import overdue_sql
 
 from .models import (Group, HumanTask, Office, ProcessDefinition, ProcessInstance, ProcessVersion, User,
                      user_group)
@@ -85,7 +86,7 @@ def _counts_statement(supervisor: bool):
     every open task of the office. The cap bounds the work: counting 25,000 overdue tasks
     exactly costs ~15 ms on every poll and tells a person nothing more than "over 1000".
     The lane ids are bound one value each (expanding), not a subquery: with a subquery the
-    planner cannot use ix_human_task_group. Same rules as Runtime._task_select.
+    planner cannot use ix_human_task_group. Same rules as engine.inbox.task_select.
     """
     ht = HumanTask
     user, groups = bindparam("user_id"), bindparam("groups", expanding=True)
@@ -93,7 +94,7 @@ def _counts_statement(supervisor: bool):
     mine = select(ht.id).where(ready, ht.assignee_id == user)
     group = select(ht.id).where(ready, ht.assignee_id.is_(None), ht.group_id.in_(groups))
     scope = [] if supervisor else [or_(ht.assignee_id == user, and_(ht.assignee_id.is_(None), ht.group_id.in_(groups)))]
-    overdue = select(ht.id).where(ready, ht.due_at < bindparam("now"), ht.paused_at.is_(None), *scope)
+    overdue = select(ht.id).where(ready, overdue_sql(ht, bindparam("now")), *scope)
     completed = select(ht.id).where(ht.office_id == bindparam("office_id"), ht.state == "completed",
                                     ht.completed_by_id == user)
 

@@ -14,6 +14,10 @@ Recipients: `holder` (whoever holds the task, or the lane's group while unclaime
 from __future__ import annotations
 
 import re
+from datetime import datetime
+
+from .calendar import OfficeCalendar
+from .sla import due_of
 
 DEFAULT_POLICY_TEXT = "warn@80%:holder; breach@100%:holder,supervisors; repeat@100%:holder,supervisors"
 LEVELS = ("warn", "breach", "repeat")
@@ -45,3 +49,38 @@ def parse_policy(text: str | None) -> list[dict]:
     if "repeat" in seen and "breach" not in seen:
         raise ValueError("repeat needs a breach level")
     return levels
+
+
+def policy_of(step: dict) -> list[dict]:
+    """The step's validated policy (stored at deploy), or the default one."""
+    return step.get("reminders") or parse_policy(None)
+
+
+def level_of(policy: list[dict], name: str) -> dict | None:
+    return next((p for p in policy if p["level"] == name), None)
+
+
+def first_deadlines(task_id: int, office_id: int, ready_at: datetime, minutes: float | None, step: dict,
+                    calendar: OfficeCalendar) -> list[dict]:
+    """The warn and breach deadlines of a step that just became ready, as rows to insert
+    (the repeats are added one at a time as they fire)."""
+    if not minutes:
+        return []
+    return [{"human_task_id": task_id, "office_id": office_id, "level": p["level"], "seq": 0,
+             "at_fraction": p["at"], "due_at": due_of(calendar, ready_at, minutes, p["at"], 0.0), "status": "pending"}
+            for p in policy_of(step) if p["level"] in ("warn", "breach")]
+
+
+def next_repeat(calendar: OfficeCalendar, ready_at: datetime, minutes: float | None, policy: list[dict], seq: int,
+                paused: float, now: datetime) -> tuple[int, float, datetime] | None:
+    """The first repeat after `seq` that lies in the future (no catch-up storm after downtime)."""
+    breach, repeat = level_of(policy, "breach"), level_of(policy, "repeat")
+    if not breach or not repeat:
+        return None
+    seq += 1
+    while True:
+        fraction = breach["at"] + seq * repeat["at"]
+        due = due_of(calendar, ready_at, minutes, fraction, paused)
+        if due > now or seq > 10_000:
+            return seq, fraction, due
+        seq += 1

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from .calendar import OfficeCalendar, WeeklySchedule
-from .models import CalendarOverride, Office
+from .db import as_utc
+from .models import CalendarOverride, Office, TaskPause
 
 
 class CalendarCache:
@@ -45,3 +46,42 @@ def due_time(calendar: OfficeCalendar, ready_at: datetime, minutes: float | None
     if minutes is None:
         return None
     return calendar.add_working_time(ready_at, minutes + paused_minutes)
+
+
+def due_of(calendar: OfficeCalendar, ready_at: datetime, minutes: float | None, fraction: float,
+           paused: float) -> datetime:
+    """When `fraction` of a step's Mutu Baku is used up, its clock having stood still `paused` minutes."""
+    return calendar.add_working_time(as_utc(ready_at), fraction * (minutes or 0) + paused)
+
+
+_PAUSES = TaskPause.__table__
+
+
+def paused_minutes(session: Session, task_id: int, calendar: OfficeCalendar) -> float:
+    """Working minutes the step's clock stood still (closed pauses), under the current calendar."""
+    pauses = session.execute(select(_PAUSES.c.paused_at, _PAUSES.c.resumed_at).where(
+        _PAUSES.c.human_task_id == task_id, _PAUSES.c.resumed_at.is_not(None))).all()
+    return sum(calendar.working_minutes_between(as_utc(a), as_utc(b)) for a, b in pauses)
+
+
+# ---- late and overdue: the one definition, in Python and in SQL ------------------------------
+# An open step is overdue when its due time has passed and its clock is not paused (a paused
+# step is "held", never late). A completed step was finished late when it was completed
+# after its due time. A step without a Mutu Baku (no due time) is never late.
+
+def is_overdue(state: str, due_at: datetime | None, paused_at: datetime | None, now: datetime) -> bool:
+    return state == "ready" and due_at is not None and paused_at is None and as_utc(due_at) < now
+
+
+def overdue_sql(c, now):
+    """`is_overdue` as SQL; `c` is HumanTask, its table's `.c`, or an alias's `.c`; `now` a value or bindparam."""
+    return and_(c.state == "ready", c.paused_at.is_(None), c.due_at < now)
+
+
+def is_finished_late(due_at: datetime | None, completed_at: datetime | None) -> bool:
+    return due_at is not None and completed_at is not None and as_utc(completed_at) > as_utc(due_at)
+
+
+def finished_late_sql(c):
+    """`is_finished_late` as SQL (NULL, i.e. not late, without a due time)."""
+    return c.completed_at > c.due_at

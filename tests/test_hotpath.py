@@ -1,7 +1,8 @@
-"""The completion hot path (SQL text on the Session's connection, engine/rawtx.py + hotpath.py):
+"""The completion hot path (Core statements on the Session's connection, engine/sqltx.py + uow.py):
 what it writes reads back the same through the ORM on both databases, a completion while the
 clock is paused closes the pause, and PostgreSQL keeps its prepared statements across the
 ROLLBACK that ends every read-only Session."""
+import inspect
 import time
 
 import psycopg
@@ -52,6 +53,16 @@ def test_completion_while_paused_closes_the_pause_and_rows_read_back(services, d
         kinds = [e.kind for e in session.scalars(select(AuditEvent).where(AuditEvent.instance_id == iid)
                                                  .order_by(AuditEvent.id))]
     assert kinds[-2:] == ["task_completed", "task_ready"]
+
+
+def test_psycopg_is_the_exact_version_the_prepared_statement_hook_was_written_for():
+    """engine/db.py keep_prepared_on_rollback patches psycopg internals: an upgrade must fail
+    here first, so the hook is re-checked (then update PSYCOPG_TESTED and the pin together)."""
+    from engine.db import PSYCOPG_TESTED
+    assert psycopg.__version__ == PSYCOPG_TESTED, (
+        f"psycopg {psycopg.__version__} is not {PSYCOPG_TESTED}: re-check engine/db.py keep_prepared_on_rollback")
+    # the rollback clears the prepared statements through `_prepared.clear()`, which the hook suspends
+    assert "self._prepared.clear()" in inspect.getsource(psycopg.Connection._rollback_gen)
 
 
 def test_prepared_statements_survive_read_only_sessions(pg_url):

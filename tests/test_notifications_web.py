@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from engine import deadlines
+from engine import tick
 from engine.models import Notification
 
 from .helpers import open_task
@@ -37,7 +37,7 @@ def fired(services, users):  # noqa: F811
     rt.claim(users["dpmk.penerima"], task.id)
     when = wib(2026, 11, 23, 10, 30)
     rt.clock = lambda: when
-    result = deadlines.tick(services.sessions, services.settings, rt.calendars, lambda: when, lambda ids: None)
+    result = tick.tick(services.sessions, services.settings, rt.calendars, lambda: when, lambda ids: None)
     assert result.fired == 2
     with services.sessions() as session:
         mine = list(session.scalars(select(Notification).where(Notification.user_id == users["dpmk.penerima"])

@@ -7,9 +7,9 @@ from sqlalchemy import select
 
 from engine.errors import Conflict, Forbidden, FormInvalid
 from engine.models import AuditEvent, Deadline, HumanTask, ProcessInstance
-from engine.runtime import PAUSED_TIMER
+from engine.timers import PAUSED_TIMER
 
-from .helpers import open_task
+from .helpers import open_task, stored_timer_times
 from .sopdata import DINSOS, DPMK, STEP_DATA
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -34,9 +34,7 @@ def _state(services, iid):
         inst = session.get(ProcessInstance, iid)
         dls = {(d.level, d.seq): (aware(d.due_at), d.status) for d in session.scalars(
             select(Deadline).where(Deadline.human_task_id == task.id))}
-        services.runtime._workflows.pop(iid, None)  # read the stored state, not the cache
-        wf = services.runtime._take_workflow(inst)
-        timers = [aware(datetime.fromisoformat(e.value)) for e in wf.waiting_events()]
+    timers = stored_timer_times(services, iid)
     return task, aware(inst.next_timer_at), timers, dls
 
 

@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from engine import attachments as evidence
 from engine.queries import user_names
+from engine.sla import is_finished_late, is_overdue
 
 from . import current_services
 from .auth import login_required
@@ -46,14 +47,14 @@ def step_status(version_steps: dict, tasks, now: datetime) -> list[dict]:
         if t is not None:
             due = aware(t.due_at)
             if t.state == "ready":
-                late = due is not None and t.paused_at is None and due < now
+                late = is_overdue(t.state, due, t.paused_at, now)
                 status, marker = ("current-late", "lajur-late") if late else ("current", "lajur-current")
                 text = (_("Sedang berjalan, terlambat %(d)s", d=duration_words((now - due).total_seconds() / 60))
                         if late else _("Sedang berjalan, sisa %(d)s", d=duration_words((due - now).total_seconds() / 60))
                         if due else _("Sedang berjalan"))
             else:
                 done = aware(t.completed_at)
-                if due is not None and done is not None and done > due:
+                if is_finished_late(due, done):
                     status, marker = "late", "lajur-late"
                     text = _("Terlambat %(d)s", d=duration_words((done - due).total_seconds() / 60))
                 else:

@@ -11,7 +11,7 @@ from flask_login import current_user
 from engine import notifications
 
 from . import current_services, reads
-from .auth import login_required
+from .auth import _safe_next, login_required
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 PAGE = 50
@@ -51,7 +51,4 @@ def mark_read():
         if ids and notifications.owned_ids(session, current_user.id, ids) != set(ids):
             abort(404)
         notifications.mark_read(session, current_user.id, ids or None)
-    target = request.form.get("next") or ""
-    if target.startswith("/") and not target.startswith("//"):
-        return redirect(target)
-    return redirect(url_for("notifications.index"))
+    return redirect(_safe_next(request.form.get("next")) or url_for("notifications.index"))

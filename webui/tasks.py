@@ -1,8 +1,8 @@
 """The step page: SOP text, Persyaratan checklist, the step's form, evidence, draft and complete.
 
-Access: the engine checks office and lane on every read and action; this module checks
-them again before it stores any uploaded file (the upload happens before the engine is
-called). A failed validation re-renders the form with the entered data and the errors
+Access: the engine checks office and lane on every read and action (engine/access.py);
+this module asks the same rule before it stores any uploaded file (the upload happens
+before the engine is called). A failed validation re-renders the form with the entered data and the errors
 next to the fields (422) and changes nothing in the process.
 """
 from __future__ import annotations
@@ -13,7 +13,8 @@ from flask import (Blueprint, current_app, redirect, render_template, request, u
 from flask_login import current_user
 
 from engine import attachments as evidence
-from engine.errors import Forbidden, FormInvalid, NotFound
+from engine import access
+from engine.errors import FormInvalid, NotFound
 from engine.models import User
 from engine.queries import COUNT_CAP, task_row, user_names
 
@@ -115,9 +116,7 @@ def _page(task_id: int, data: dict | None = None, errors: dict | None = None, st
     fields = build_fields(schema, data, errors, earlier)
     holder = names.get(task.assignee_id)
     may_act = detail["may_act"] and task.state == "ready" and task.assignee_id in (None, current_user.id)
-    # the same rule the engine applies to pause/resume: the holder, the lane while unclaimed, a supervisor
-    may_clock = task.state == "ready" and (current_user.has_role("supervisor") or task.assignee_id == current_user.id
-                                           or (task.assignee_id is None and detail["may_act"]))
+    may_clock = detail["may_clock"]  # engine.access.may_clock, decided by the engine
     members = (services.runtime.lane_members(current_user.id, task_id)
                if task.state == "ready" and current_user.has_role("supervisor") else [])
     return render_template(
@@ -137,14 +136,12 @@ def detail(task_id: int):
 
 
 def _checked_head(task_id: int):
-    """The task, after the same office and lane checks the engine makes (before any file is stored)."""
+    """The task, after the engine's own rule for acting on it (engine.access.check_act), checked
+    here as well because the upload happens before the engine is called."""
     head = reads.task_head(task_id)
     if head is None:
         raise NotFound(f"task {task_id} does not exist")
-    if head.office_id != current_user.office_id and not current_user.has_role("admin"):
-        raise Forbidden("another office")
-    if head.group_id not in current_user.view.group_ids:
-        raise Forbidden("another lane")
+    access.check_act(access.Actor.of_view(current_user.view), head)
     return head
 
 

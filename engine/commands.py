@@ -1,0 +1,273 @@
+"""The commands on a running SOP: start, claim, unclaim, reassign, save a draft, complete.
+
+Each is one transaction: a locking read (`store.LOCK_TASK`: the step and its instance
+locked together, with the acting user and their lane membership; `FOR UPDATE` on
+PostgreSQL, SQLite's write lock taken at `BEGIN IMMEDIATE`), the rules of engine/access.py,
+the workflow run when the command moves it, and the writes recorded in one unit of work
+(engine/uow.py) sent in one batch. A completion is three round trips on PostgreSQL: the
+reads, the writes, COMMIT. Of two racing commands exactly one wins; the other gets a
+Conflict (the guarded step or instance write found the row changed).
+"""
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, NamedTuple
+from uuid import UUID
+
+from sqlalchemy import bindparam, exists, select
+from SpiffWorkflow.util.task import TaskState
+
+from . import access, timers
+from .access import Actor
+from .errors import Conflict, FormInvalid, NotFound
+from .mirror import mirror
+from .models import User, user_group
+from .sla import paused_minutes
+from .sqltx import SqlTx, Stmt
+from .store import (LOCK_TASK, OPEN_TASKS_OF_TASK, START_READ, USER_LANES, InstanceHead, InstanceIds, LockedTask,
+                    TaskIds, head_of, unit_of_work)
+from .uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+_U = User.__table__
+# the target of a reassignment and whether they are in the step's lane
+TARGET = Stmt(select(_U.c.id, _U.c.active, _U.c.office_id, _U.c.roles, _U.c.username,
+                     exists().where(user_group.c.user_id == _U.c.id, user_group.c.group_id == bindparam("group")))
+              .where(_U.c.username == bindparam("username")))
+
+
+def locked_step(tx: SqlTx, task_id: int, user_id: int) -> tuple[LockedTask, Actor]:
+    """The locking read of a step command, with the acting user checked active."""
+    row = tx.one(LOCK_TASK, {"task": task_id, "user": user_id})
+    if row is None:
+        raise NotFound(f"task {task_id} does not exist")
+    task = LockedTask(*row)
+    access.check_active(task.user_id is not None, task.user_active)
+    return task, Actor.of_locked(task)
+
+
+class StepChange(NamedTuple):
+    session: object
+    tx: SqlTx
+    task: LockedTask
+    actor: Actor
+    uow: UnitOfWork
+
+
+@contextmanager
+def step_change(rt: "Runtime", task_id: int, user_id: int) -> Iterator[StepChange]:
+    """One transaction on one step: its locking read (the user checked active) and a unit of
+    work that knows the instance's audit chain head. If anything fails, the instance's cached
+    workflow is dropped (it may be half changed)."""
+    instance_id = None
+    try:
+        with rt.sessions.begin() as session:
+            tx = SqlTx(session)
+            task, actor = locked_step(tx, task_id, user_id)
+            instance_id = task.instance_id
+            yield StepChange(session, tx, task, actor, unit_of_work(tx, task))
+    except BaseException:
+        rt.instances.forget(instance_id)
+        raise
+
+
+def check_open(task: LockedTask) -> None:
+    """The step is open and not held by someone else."""
+    if task.state != "ready":
+        raise Conflict("this step is already completed")
+    if task.assignee_id not in (None, task.user_id):
+        raise Conflict(f"this step is already held by {task.holder or 'someone else'}")
+
+
+def _audit(uow: UnitOfWork, task: LockedTask, kind: str, now, data: dict | None = None) -> None:
+    uow.audit(kind, office_id=task.office_id, instance_id=task.instance_id, human_task_id=task.id,
+              user_id=task.user_id, at=now, step=task.bpmn_id, data=data)
+
+
+# ---- start ----------------------------------------------------------------------------------
+
+def start_lanes(rt: "Runtime", session, version_id: int) -> set[str]:
+    """The lanes of a version's first steps (whose members may start it)."""
+    workflow = rt.instances.new_workflow(session, version_id)
+    workflow.do_engine_steps()
+    return {t.task_spec.lane for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+
+
+def start(rt: "Runtime", user_id: int, process_key: str, subject: str) -> int:
+    """Start the latest version of an SOP of the user's office; return the instance id."""
+    subject = (subject or "").strip()
+    if not subject:
+        raise FormInvalid({"subject": ["wajib diisi / required"]})
+    if len(subject) > 300:
+        raise FormInvalid({"subject": ["terlalu panjang (maks. 300) / too long (max. 300)"]})
+    now = rt.now()
+    with rt.sessions.begin() as session:
+        tx = SqlTx(session)
+        (_, found), (_, lanes), (_, instance_id), (_, task_id) = tx.batch([
+            (START_READ, {"user": user_id, "key": process_key}), (USER_LANES, {"user": user_id}),
+            (InstanceIds.probe(tx.postgres), {}), (TaskIds.probe(tx.postgres), {})])
+        access.check_active(bool(found), found[0][1] if found else None)
+        _, _, office_id, version_id, version_number, revision, _ = found[0]
+        if version_id is None:
+            raise NotFound(f"process {process_key!r} is not deployed in your office")
+        workflow = rt.instances.new_workflow(session, version_id)
+        workflow.do_engine_steps()
+        first = {t.task_spec.lane for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+        access.check_start({name for (name,) in lanes}, first)
+        head = InstanceHead(InstanceIds(tx, instance_id[0][0]).take(), office_id, version_id, "running", 1)
+        uow = UnitOfWork(tx)
+        uow.new_instance({"id": head.id, "office_id": office_id, "version_id": version_id, "subject": subject,
+                          "state": {}, "started_by_id": user_id, "started_at": now})
+        uow.audit("instance_started", office_id=office_id, instance_id=head.id, user_id=user_id, at=now,
+                  data={"subject": subject, "process": process_key, "version": version_number})
+        mirror(rt, session, uow, head, workflow, now, [], TaskIds(tx, task_id[0][0]),
+               rt.calendars.get(session, office_id, revision))
+        rt.instances.save(uow, head, workflow)
+        return head.id
+
+
+# ---- holding a step -------------------------------------------------------------------------
+
+def claim(rt: "Runtime", user_id: int, task_id: int) -> None:
+    """Take a step of one's lane; claiming one's own step again changes nothing."""
+    now = rt.now()
+    with step_change(rt, task_id, user_id) as (_, _, task, actor, uow):
+        access.check_act(actor, task)
+        if task.state == "ready" and task.assignee_id == task.user_id:
+            return
+        check_open(task)
+        uow.task(task.id, {"assignee_id": task.user_id, "claimed_at": now},
+                 expect={"state": "ready", "assignee_id": None})
+        _audit(uow, task, "task_claimed", now)
+        uow.flush()
+
+
+def unclaim(rt: "Runtime", user_id: int, task_id: int) -> None:
+    """Give a step back to its lane (the holder, or a supervisor)."""
+    now = rt.now()
+    with step_change(rt, task_id, user_id) as (_, _, task, actor, uow):
+        access.check_see(actor, task.office_id)
+        if task.state != "ready":
+            raise Conflict("this step is already closed")
+        access.check_release(actor, task)
+        uow.task(task.id, {"assignee_id": None, "claimed_at": None},
+                 expect={"state": "ready", "assignee_id": task.assignee_id})
+        _audit(uow, task, "task_unclaimed", now, {"previous": task.assignee_id})
+        uow.flush()
+
+
+def reassign(rt: "Runtime", user_id: int, task_id: int, to_username: str) -> None:
+    """(Supervisor) give a step to another member of its lane."""
+    now = rt.now()
+    with step_change(rt, task_id, user_id) as (_, tx, task, actor, uow):
+        access.check_reassign(actor, task)
+        found = tx.one(TARGET, {"username": to_username, "group": task.group_id})
+        if found is None or not found[1]:
+            raise NotFound(f"user {to_username!r} does not exist")
+        target = Actor(found[0], found[2], access.roles_of(found[3]),
+                       frozenset({task.group_id}) if found[5] and task.group_id is not None else frozenset())
+        access.check_act(target, task)
+        if task.state != "ready":
+            raise Conflict("this step is already closed")
+        uow.task(task.id, {"assignee_id": target.id, "claimed_at": now},
+                 expect={"state": "ready", "assignee_id": task.assignee_id})
+        _audit(uow, task, "task_reassigned", now, {"from": task.assignee_id, "to": target.id, "to_username": found[4]})
+        uow.flush()
+
+
+def save_draft(rt: "Runtime", user_id: int, task_id: int, data: dict) -> None:
+    now = rt.now()
+    with step_change(rt, task_id, user_id) as (_, _, task, actor, uow):
+        access.check_act(actor, task)
+        check_open(task)
+        uow.task(task.id, {"draft": data})
+        _audit(uow, task, "draft_saved", now)
+        uow.flush()
+
+
+# ---- complete -------------------------------------------------------------------------------
+
+def validate_form(rt: "Runtime", version, bpmn_id: str, data: dict) -> None:
+    """Check `data` against the step's JSON Schema; raise FormInvalid with messages per field."""
+    step = version.steps[bpmn_id]
+    errors: dict[str, list[str]] = {}
+    for error in rt.instances.validator(version, step["form"]).iter_errors(data):
+        path = ".".join(str(p) for p in error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else ""
+            path = ".".join(filter(None, [path, missing]))
+            errors.setdefault(path, []).append("wajib diisi / required")
+            continue
+        errors.setdefault(path, []).append(error.message)
+    if errors:
+        raise FormInvalid(errors)
+
+
+def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> list[int]:
+    """Complete a step with its form data; exactly one of two racing callers wins.
+
+    Returns the ids of the steps this completion opened (the next step, or a return after TIDAK).
+    One batch of reads, the workflow run, one batch of writes."""
+    if not isinstance(data, dict):
+        raise FormInvalid({"": ["form data must be an object"]})
+    now = rt.now()
+    instance_id = None
+    try:
+        with rt.sessions.begin() as session:
+            tx = SqlTx(session)
+            (_, locked), (_, open_rows), (_, probe) = tx.batch([
+                (LOCK_TASK, {"task": task_id, "user": user_id}), (OPEN_TASKS_OF_TASK, {"task": task_id}),
+                (TaskIds.probe(tx.postgres), {})])
+            if not locked:
+                raise NotFound(f"task {task_id} does not exist")
+            task = LockedTask(*locked[0])
+            instance_id = task.instance_id
+            access.check_active(task.user_id is not None, task.user_active)
+            access.check_act(Actor.of_locked(task), task)
+            check_open(task)
+            form_version = rt.instances.form_version(session, task.version_id)
+            validate_form(rt, form_version, task.bpmn_id, data)
+            workflow = rt.instances.workflow(session, tx, task.instance_id, task.lock_version, task.version_id)
+            spiff_task = workflow.get_task_from_id(UUID(task.task_guid))
+            if spiff_task is None or not spiff_task.has_state(TaskState.READY):
+                raise Conflict("this step is no longer open in its process")
+            submitted = copy.deepcopy(data)
+            if form_version.steps[task.bpmn_id].get("paraf"):
+                submitted[f"paraf_{task.bpmn_id}"] = {
+                    "user": task.username, "name": task.user_full_name, "at": now.isoformat()}
+            # set, not deep-merge: a resubmitted field (say, evidence after a TIDAK) replaces the old value
+            spiff_task.set_data(**copy.deepcopy(submitted))
+            with timers.on_clock(rt, workflow, now):
+                spiff_task.run()
+                workflow.do_engine_steps()
+
+            calendar = rt.calendars.get(session, task.office_id, task.calendar_revision)
+            paused = paused_minutes(session, task.id, calendar) if task.was_paused else 0.0
+            paused_at = tx.when(task.paused_at)
+            if paused_at is not None:  # completed while paused: the open pause ends now
+                paused += calendar.working_minutes_between(paused_at, now)
+            # rounded: two decimals of a minute are plenty, and the dashboard's rollup counts distinct values
+            worked = round(calendar.working_minutes_between(tx.when(task.ready_at), now) - paused, 2)
+            closed = {"state": "completed", "completed_by_id": task.user_id, "completed_at": now, "data": submitted,
+                      "draft": None, "working_minutes": worked, "paused_at": None, "pause_reason": None}
+            if task.assignee_id is None:  # an unclaimed step is claimed by its completer
+                closed.update(assignee_id=task.user_id, claimed_at=now)
+            uow = unit_of_work(tx, task)
+            uow.task(task.id, closed)
+            uow.deadlines(task.id, ("pending", "held"), {"status": "cancelled"})
+            if paused_at is not None:
+                uow.pause_closed(task.id, now, "completed", task.user_id)
+            if task.has_deliveries:
+                uow.cancel_deliveries(task.id)
+            _audit(uow, task, "task_completed", now, submitted)
+            head = head_of(task)
+            opened = mirror(rt, session, uow, head, workflow, now, [r for r in open_rows if r[0] != task.id],
+                            TaskIds(tx, probe[0][0]), calendar)
+            rt.instances.save(uow, head, workflow)
+            return opened
+    except BaseException:
+        rt.instances.forget(instance_id)
+        raise
