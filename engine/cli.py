@@ -261,11 +261,14 @@ def show(ctx, username, instance_id):
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="LAJUR_HOST")
 @click.option("--port", default=5000, show_default=True, type=int, envvar="LAJUR_PORT")
-@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes")
 def web(host, port, workers):
-    """Serve the web app: gunicorn behind nginx (engine/webserver.py)."""
+    """Serve the web app: gunicorn behind nginx (engine/webserver.py), metrics in multi-process mode."""
+    from .metrics_dir import prepare_metrics_dir
     from .webserver import serve
-    sys.exit(serve(Settings.from_env().data_dir, host, port, workers))
+    settings = Settings.from_env()
+    prepare_metrics_dir(settings, f"web-{port}")
+    sys.exit(serve(settings.data_dir, host, port, workers))
 
 
 # Sends are I/O-bound (two database commits and one SMTP/HTTP exchange each): on 2 cores,
@@ -442,6 +445,8 @@ def audit_verify(ctx, instance):
 
 
 from . import cli_tokens  # noqa: E402,F401  (registers `token` and `service-account`)
+from .backup_cli import register as _register_backup  # noqa: E402  (backup, restore)
+_register_backup(main)
 from .sopdoc.cli import register as _register_sopdoc; _register_sopdoc(main)  # noqa: E402,E702
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ class Settings:
     backoff_seconds: float = 5.0        # first retry delay; doubles, capped at backoff_max
     backoff_max_seconds: float = 900.0
     queue: str = "lajur"
+    metrics_token: str | None = None    # /metrics needs `Authorization: Bearer <it>`; unset: loopback only
     heartbeat_seconds: float = 10.0     # workers and beats write theirs this often (engine/heartbeat.py)
 
     @classmethod
@@ -61,4 +62,5 @@ class Settings:
                    backoff_seconds=float(env.get("LAJUR_BACKOFF_SECONDS", "5")),
                    backoff_max_seconds=float(env.get("LAJUR_BACKOFF_MAX_SECONDS", "900")),
                    queue=env.get("LAJUR_QUEUE", "lajur"),
+                   metrics_token=env.get("LAJUR_METRICS_TOKEN") or None,
                    heartbeat_seconds=float(env.get("LAJUR_HEARTBEAT_SECONDS", "10")))

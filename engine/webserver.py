@@ -82,7 +82,7 @@ def serve(data_dir: Path, host: str, port: int, workers: int = 2) -> int:
     if socket.exists():
         socket.unlink()
     env = dict(os.environ, LAJUR_PROXY_HOPS="1")  # the app reads the client address from X-Forwarded-For
-    app = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"unix:{socket}",
+    app = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:webui.gunicorn_conf", "-w", str(workers), "-b", f"unix:{socket}",
                             "--umask", "0o077", "--control-socket", str(config.parent / "gunicorn.ctl"),
                             "--access-logfile", "-", "webui.wsgi:app"], env=env)
     front = subprocess.Popen([nginx, "-c", str(config), "-p", str(config.parent)])

@@ -18,7 +18,8 @@ apt_missing=()
 # SOP export: WeasyPrint needs Pango; the tests turn PDF pages into PNGs with poppler's pdftoppm
 command -v pdftoppm >/dev/null 2>&1 || apt_missing+=(poppler-utils)
 ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so.0' || apt_missing+=(libpango-1.0-0 libpangoft2-1.0-0)
-[ -x /usr/sbin/nginx ] || apt_missing+=(nginx)  # `lajur web` serves through nginx (tests/test_front.py)
+# `lajur web` serves through nginx (tests/test_front.py); the front in tests/test_topology.py
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || apt_missing+=(nginx)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}" >/dev/null
 fi

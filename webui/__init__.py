@@ -80,10 +80,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["lajur"] = services
     app.jinja_env.globals["current_app"] = current_app  # base.html asks which optional blueprints exist
 
-    from . import auth, errors, files, guards, i18n, inbox, instances, reads, start, tasks
+    from . import auth, errors, files, guards, i18n, inbox, instances, metrics, reads, start, tasks
     guards.register_converters(app)
     guards.init_app(app)  # first: its body limits must apply before CSRF reads the form
     reads.init_app(app)
+    metrics.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
