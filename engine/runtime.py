@@ -74,6 +74,7 @@ class FormVersion:
     id: int
     steps: dict
     forms: dict
+    facts: dict
 
 
 VIEWS = ("mine", "group", "overdue", "completed", "office")
@@ -88,9 +89,9 @@ class Runtime:
     """
 
     def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime] = utcnow,
-                 workflow_cache_size: int = 512):
+                 workflow_cache_size: int = 512, allow_scripts: bool = False):
         self.sessions = sessions
-        self.store = WorkflowStore()
+        self.store = WorkflowStore(allow_scripts=allow_scripts)
         self.clock = clock
         self.calendars = CalendarCache()
         self._specs: dict[int, tuple] = {}
@@ -158,10 +159,19 @@ class Runtime:
         """What completing a step needs of its version (steps, forms), read once per version."""
         fv = self._form_versions.get(version_id)
         if fv is None:
-            row = session.execute(select(ProcessVersion.steps, ProcessVersion.forms)
+            row = session.execute(select(ProcessVersion.steps, ProcessVersion.forms, ProcessVersion.facts)
                                   .where(ProcessVersion.id == version_id)).one()
-            fv = self._form_versions[version_id] = FormVersion(version_id, row.steps, row.forms)
+            fv = self._form_versions[version_id] = FormVersion(version_id, row.steps, row.forms,
+                                                               row.facts or self._derive_facts(session, version_id))
         return fv
+
+    @staticmethod
+    def _derive_facts(session: Session, version_id: int) -> dict:
+        """Facts of a version deployed before they were stored (migration 0008): read from its BPMN."""
+        from .bpmn import facts_from_xml
+        row = session.execute(select(ProcessVersion.bpmn_xml, ProcessVersion.process_id, ProcessVersion.steps)
+                              .where(ProcessVersion.id == version_id)).one()
+        return facts_from_xml(row.bpmn_xml, row.process_id, row.steps)
 
     def version_forms(self, version_id: int) -> tuple[dict, dict]:
         """(steps, forms) of a deployed version, from the same per-version cache completion uses."""
@@ -215,10 +225,8 @@ class Runtime:
             return result
 
     def _start_lanes(self, session: Session, version_id: int) -> set[str]:
-        spec, subprocess_specs = self._spec(session, version_id)
-        workflow = BpmnWorkflow(spec, subprocess_specs)
-        workflow.do_engine_steps()
-        return {t.task_spec.lane for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+        """The lanes that may start a version: a fact stored at deploy (nothing of the process runs)."""
+        return set(self._form_version(session, version_id).facts["start_lanes"])
 
     def start(self, user_id: int, process_key: str, subject: str) -> int:
         """Start the latest version of an SOP of the user's office; return the instance id."""
@@ -240,12 +248,11 @@ class Runtime:
             _, _, office_id, version_id, version_number, revision = found[0]
             if version_id is None:
                 raise NotFound(f"process {process_key!r} is not deployed in your office")
-            spec, subprocess_specs = self._spec(session, version_id)
-            workflow = BpmnWorkflow(spec, subprocess_specs)
-            workflow.do_engine_steps()
-            start_lanes = {t.task_spec.lane for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+            start_lanes = self._start_lanes(session, version_id)
             if not start_lanes & {name for (name,) in lanes}:
                 raise Forbidden(f"only members of {', '.join(sorted(start_lanes))} may start this SOP")
+            workflow = self.store.new_workflow(*self._spec(session, version_id))  # authorised: now it may run
+            workflow.do_engine_steps()
             head = InstanceHead(InstanceIds(tx, instance_id[0][0]).take(), office_id, version_id, "running", 1)
             writes: list = [(hotpath.INSERT_INSTANCE, {
                 "id": head.id, "office_id": office_id, "version_id": version_id, "subject": subject, "state": {},
