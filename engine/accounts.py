@@ -1,7 +1,7 @@
 """Offices, users, groups and roles.
 
 Roles: `staff` works tasks, `supervisor` sees and steers the whole office's work,
-`process_owner` deploys BPMN (which runs Python, so it is code deployment), `admin`
+`process_owner` deploys BPMN (deploying code), `office_admin` manages its office's groups and people, `admin`
 manages accounts and sees every office (the regency view).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .errors import FormInvalid, LajurError, NotFound
 from .models import Group, Office, User
 
-ROLES = ("staff", "supervisor", "process_owner", "admin")
+ROLES = ("staff", "supervisor", "process_owner", "office_admin", "admin")
 
 
 def get_or_create_office(session: Session, code: str, name: str) -> Office:

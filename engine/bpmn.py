@@ -308,10 +308,15 @@ def version_facts(graph: FlowGraph, steps: dict) -> dict:
     }
 
 
+def graph_of(bpmn_xml: str, process_id: str) -> FlowGraph:
+    """The flow graph of a validated or stored BPMN document's process."""
+    root = etree.fromstring(bpmn_xml.encode(), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    return FlowGraph.of(root.find(f"bpmn:process[@id='{process_id}']", NS))
+
+
 def facts_from_xml(bpmn_xml: str, process_id: str, steps: dict) -> dict:
     """The facts of a stored version, read statically from its BPMN (versions from before 0008)."""
-    root = etree.fromstring(bpmn_xml.encode(), parser=etree.XMLParser(resolve_entities=False, no_network=True))
-    return version_facts(FlowGraph.of(root.find(f"bpmn:process[@id='{process_id}']", NS)), steps)
+    return version_facts(graph_of(bpmn_xml, process_id), steps)
 
 
 def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: DeployLimits | None = None,
