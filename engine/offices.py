@@ -3,7 +3,7 @@
 A group of an office is what a BPMN lane names: deploy refuses a lane that is no group, so
 groups are created here, explicitly. Each change writes its audit record in the caller's
 transaction. `actor` None is the operator at the console; otherwise the rule is: an admin
-may change any office, an office's `office_admin` (or supervisor) only their own.
+may change any office, an office's `office_admin` only their own.
 """
 from __future__ import annotations
 
@@ -22,11 +22,10 @@ MAX_NAME = 200
 
 
 def may_administer(actor: User | None, office: Office) -> bool:
-    """Who may manage an office's groups and people: the console, an admin, the office's own
-    office_admin or supervisor."""
+    """Who may manage an office's groups and people: the console, an admin, the office's own office_admin."""
     if actor is None or actor.has_role("admin"):
         return True
-    return actor.office_id == office.id and (actor.has_role("office_admin") or actor.has_role("supervisor"))
+    return actor.office_id == office.id and actor.has_role("office_admin")
 
 
 def _check(actor: User | None, office: Office) -> None:
@@ -141,3 +140,27 @@ def sop_owners(session: Session, office_id: int) -> list[dict]:
         .where(ProcessDefinition.office_id == office_id).order_by(ProcessDefinition.name))
     return [{"key": key, "name": name, "version": version, "deployed_at": at, "deployed_by": by,
              "owners": [u.username for u in owners]} for key, name, version, at, by in rows]
+
+
+# Roles an office administrator may give; `admin` (the regency) only an admin may give.
+OFFICE_ROLES = ("staff", "supervisor", "process_owner", "office_admin")
+
+
+def set_roles(session: Session, office_code: str, username: str, roles: set[str], actor: User | None = None) -> User:
+    office = office_by_code(session, office_code)
+    _check(actor, office)
+    user = user_by_name(session, username)
+    if user.office_id != office.id:
+        raise Forbidden(f"user {username!r} is not of office {office.code!r}")
+    unknown = set(roles) - set(OFFICE_ROLES)
+    if unknown:
+        raise FormInvalid({"roles": [f"peran tidak dikenal / unknown role: {', '.join(sorted(unknown))}"]})
+    if not roles:
+        raise FormInvalid({"roles": ["pilih paling sedikit satu peran / choose at least one role"]})
+    if actor is not None and actor.id == user.id and "office_admin" not in roles and not actor.has_role("admin"):
+        raise FormInvalid({"roles": ["Anda tidak dapat mencabut peran admin kantor Anda sendiri / "
+                                     "you cannot remove your own office_admin role"]})
+    before = user.roles
+    user.roles = ",".join(r for r in OFFICE_ROLES if r in roles)
+    _audit(session, office, actor, "roles_changed", {"user": user.username, "before": before, "after": user.roles})
+    return user

@@ -8,3 +8,4 @@ registered by the factory directly.
 BLUEPRINTS: list[str] = []
 BLUEPRINTS.append("webui.dashboard:bp")
 BLUEPRINTS.append("webui.notifications:bp")
+BLUEPRINTS.append("webui.admin:bp")
