@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from engine.cli import COMMAND_MODULES, main
 
 from .test_deploy_rules import edit
-from .test_readme_kelurahan import readme_files
+from .test_readme_kelurahan import write_readme_folder
 
 
 @pytest.fixture
@@ -26,11 +26,7 @@ def lajur(services, tmp_path):
 
 @pytest.fixture
 def folder(tmp_path):
-    dst = tmp_path / "surat-domisili"
-    for name, content in readme_files().items():
-        (dst / name).parent.mkdir(parents=True, exist_ok=True)
-        (dst / name).write_text(content + "\n", encoding="utf-8")
-    return dst
+    return write_readme_folder(tmp_path / "surat-domisili")
 
 
 def test_every_command_module_registers_commands():

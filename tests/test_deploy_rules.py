@@ -22,7 +22,7 @@ from engine.models import Group, ProcessVersion
 from engine.offices import create_group
 from engine.services import Services
 
-from .test_readme_kelurahan import readme_files
+from .test_readme_kelurahan import write_readme_folder
 
 OFFICE = "panggungharjo"
 LANES = ("Petugas Pelayanan", "Lurah")
@@ -30,11 +30,7 @@ LANES = ("Petugas Pelayanan", "Lurah")
 
 @pytest.fixture
 def folder(tmp_path):
-    dst = tmp_path / "surat-domisili"
-    for name, content in readme_files().items():
-        (dst / name).parent.mkdir(parents=True, exist_ok=True)
-        (dst / name).write_text(content + "\n", encoding="utf-8")
-    return dst
+    return write_readme_folder(tmp_path / "surat-domisili")
 
 
 def edit(folder, old, new, file="process.bpmn"):
@@ -321,3 +317,19 @@ def test_facts_are_stored_on_the_version(services, office, folder):
         assert version.facts == {"start_lanes": ["Petugas Pelayanan"], "steps": ["terima", "setujui", "terbitkan"],
                                  "lanes": ["Petugas Pelayanan", "Lurah"], "total_mutu_baku_minutes": 105.0}
         assert json.dumps(version.steps["setujui"]["no"]) == "2"
+
+
+def test_versions_deployed_before_facts_were_stored_get_them_from_their_bpmn(services, office, folder):
+    """Migration 0008 leaves older versions without facts: they are derived statically on first use."""
+    from engine.runtime import Runtime
+    from sqlalchemy import update
+    with services.sessions.begin() as session:
+        version_id = deploy_folder(session, folder, services.runtime.store).version.id
+        create_user(session, "petugas", "rahasia-123", "Petugas", get_or_create_office(session, OFFICE, ""),
+                    groups=("Petugas Pelayanan",))
+        session.execute(update(ProcessVersion).where(ProcessVersion.id == version_id).values(facts=None))
+    with services.sessions() as session:
+        petugas = user_by_name(session, "petugas").id
+    fresh = Runtime(services.sessions)
+    assert [d.key for d in fresh.startable(petugas)] == ["surat-domisili"]
+    assert fresh.start(petugas, "surat-domisili", "Versi lama")

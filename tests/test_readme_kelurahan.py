@@ -22,6 +22,14 @@ def readme_files() -> dict[str, str]:
     return {m.group(1): m.group(2) for m in re.finditer(r"<!-- file: (\S+) -->\n```\w+\n(.*?)\n```", text, re.S)}
 
 
+def write_readme_folder(folder: Path) -> Path:
+    """The README's example SOP folder, written to `folder`."""
+    for name, content in readme_files().items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(content + "\n", encoding="utf-8")
+    return folder
+
+
 def readme_commands() -> list[list[str]]:
     text = README.read_text(encoding="utf-8")
     block = re.search(r"<!-- commands -->\n```sh\n(.*?)\n```", text, re.S).group(1)
@@ -29,10 +37,7 @@ def readme_commands() -> list[list[str]]:
 
 
 def test_new_kelurahan_and_sop_from_the_readme_with_the_cli_alone(services, tmp_path, monkeypatch):
-    folder = tmp_path / "surat-domisili"
-    for name, content in readme_files().items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(content + "\n", encoding="utf-8")
+    write_readme_folder(tmp_path / "surat-domisili")
     assert {"process.bpmn", "sop.json", "forms/terima.schema.json"} <= set(readme_files())
     monkeypatch.chdir(tmp_path)
     env = {"LAJUR_DATABASE_URL": services.settings.database_url, "LAJUR_DATA_DIR": str(tmp_path / "data")}

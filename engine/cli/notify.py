@@ -17,7 +17,7 @@ def notify():
 @click.pass_context
 def notify_test(ctx, username):
     """Send a test message to USERNAME over each of their channels, now, and report each result."""
-    from . import deadlines
+    from .. import deadlines
     svc = services(ctx)
     with svc.sessions.begin() as session:
         ids = deadlines.create_test_notification(session, svc.settings, user_by_name(session, username),

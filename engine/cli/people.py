@@ -86,6 +86,15 @@ def group_list(ctx, office_code):
             click.echo(f"{g.name:40} {', '.join(u.username for u in members) or '-'}")
 
 
+def _membership(ctx, office_code: str, name: str, username: str, member: bool) -> None:
+    from ..offices import set_membership
+    with services(ctx).sessions.begin() as session:
+        changed = set_membership(session, office_code, name, username, member)
+    said = {(True, True): "added to", (True, False): "already in", (False, True): "removed from",
+            (False, False): "was not in"}[(member, changed)]
+    click.echo(f"{username} {said} {name!r}")
+
+
 @group.command("add-member")
 @click.argument("office_code")
 @click.argument("name")
@@ -93,10 +102,7 @@ def group_list(ctx, office_code):
 @click.pass_context
 def group_add_member(ctx, office_code, name, username):
     """Add USERNAME to group NAME of OFFICE_CODE."""
-    from ..offices import set_membership
-    with services(ctx).sessions.begin() as session:
-        changed = set_membership(session, office_code, name, username, True)
-    click.echo(f"{username} {'added to' if changed else 'already in'} {name!r}")
+    _membership(ctx, office_code, name, username, True)
 
 
 @group.command("remove-member")
@@ -106,7 +112,4 @@ def group_add_member(ctx, office_code, name, username):
 @click.pass_context
 def group_remove_member(ctx, office_code, name, username):
     """Remove USERNAME from group NAME of OFFICE_CODE."""
-    from ..offices import set_membership
-    with services(ctx).sessions.begin() as session:
-        changed = set_membership(session, office_code, name, username, False)
-    click.echo(f"{username} {'removed from' if changed else 'was not in'} {name!r}")
+    _membership(ctx, office_code, name, username, False)
