@@ -270,14 +270,22 @@ def _check_expressions(process, graph: FlowGraph, steps: dict, forms: dict, file
                    else "is not a field of any form of this process")
             raise DeployError(f"condition {flow.condition!r}: {name!r} {why}; the instance would stop at "
                               f"{flow.source!r}", file=file, element_id=flow.id, line=line)
-    for kind in ("timeDuration", "timeDate", "timeCycle"):
-        for el in process.iter(f"{{{BPMN_NS}}}{kind}"):
-            event = el.getparent().getparent()
+    # timers, and the other places BPMN holds an expression (multi-instance, message payloads)
+    others = [(f"{{{BPMN_NS}}}{k}", 2) for k in ("timeDuration", "timeDate", "timeCycle")]
+    others += [(f"{{{BPMN_NS}}}{k}", 2) for k in ("loopCardinality", "completionCondition")]
+    others += [(f"{{{SPIFF_NS}}}messagePayload", 3)]
+    for tag, up in others:
+        for el in process.iter(tag):
+            owner = el
+            for _ in range(up):
+                owner = owner.getparent() if owner.getparent() is not None else owner
+            text = (el.text or "").strip()
             try:
-                check(normalise_timer_expression((el.text or "").strip()))
+                check(normalise_timer_expression(text))
             except ExpressionError as exc:
-                raise DeployError(f"timer {kind} {(el.text or '').strip()!r}: {exc}", file=file,
-                                  element_id=event.get("id") or "", line=el.sourceline) from None
+                kind = tag.rsplit("}", 1)[-1]
+                raise DeployError(f"{kind} {text!r}: {exc}", file=file, element_id=owner.get("id") or "",
+                                  line=el.sourceline + exc.line - 1) from None
 
 
 def _check_scripts(process, file: str, limits: DeployLimits) -> None:

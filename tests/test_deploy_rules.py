@@ -333,3 +333,10 @@ def test_versions_deployed_before_facts_were_stored_get_them_from_their_bpmn(ser
     fresh = Runtime(services.sessions)
     assert [d.key for d in fresh.startable(petugas)] == ["surat-domisili"]
     assert fresh.start(petugas, "surat-domisili", "Versi lama")
+
+
+def test_timer_expression_outside_the_language(folder):
+    edit(folder, "<bpmn:timeDuration>PT1H</bpmn:timeDuration>",
+         "<bpmn:timeDuration>__import__('os').getenv('X')</bpmn:timeDuration>")
+    err = refused(folder)
+    assert err.element_id == "setujui_mutu_baku" and err.line == line_of(folder, "__import__")
