@@ -44,6 +44,16 @@ def ensure_group(session: Session, office: Office, name: str) -> Group:
     return group
 
 
+def group_by_name(session: Session, office: Office, name: str) -> Group:
+    """An existing group of the office; the refusal lists the office's groups (none is created here)."""
+    group = session.scalar(select(Group).where(Group.office_id == office.id, Group.name == name))
+    if group is None:
+        names = ", ".join(sorted(session.scalars(select(Group.name).where(Group.office_id == office.id)))) or "none"
+        raise NotFound(f"office {office.code!r} has no group {name!r} (its groups: {names}); "
+                       f"create it first (lajur group create {office.code} \"{name}\")")
+    return group
+
+
 def create_user(session: Session, username: str, password: str, full_name: str, office: Office | None,
                 roles: tuple[str, ...] = ("staff",), groups: tuple[str, ...] = (), email: str | None = None,
                 locale: str = "id") -> User:
@@ -59,7 +69,7 @@ def create_user(session: Session, username: str, password: str, full_name: str, 
         raise LajurError("a user without an office cannot be in an office group")
     user = User(username=username, full_name=full_name, password_hash=generate_password_hash(password),
                 office_id=office.id if office else None, roles=",".join(roles), email=email, locale=locale)
-    user.groups = [ensure_group(session, office, g) for g in groups]
+    user.groups = [group_by_name(session, office, g) for g in groups]
     session.add(user)
     session.flush()
     return user

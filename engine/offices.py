@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .accounts import office_by_code, user_by_name
-from .errors import Conflict, Forbidden, FormInvalid, NotFound
+from .accounts import group_by_name, office_by_code, user_by_name
+from .errors import Conflict, Forbidden, FormInvalid
 from .models import AuditEvent, Group, Office, ProcessDefinition, ProcessVersion, User, user_group
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
@@ -79,14 +79,6 @@ def create_group(session: Session, office_code: str, name: str, actor: User | No
     session.add(group)
     session.flush()
     _audit(session, office, actor, "group_created", {"group": name})
-    return group
-
-
-def group_by_name(session: Session, office: Office, name: str) -> Group:
-    group = session.scalar(select(Group).where(Group.office_id == office.id, Group.name == name))
-    if group is None:
-        names = ", ".join(sorted(session.scalars(select(Group.name).where(Group.office_id == office.id)))) or "none"
-        raise NotFound(f"office {office.code!r} has no group {name!r} (its groups: {names})")
     return group
 
 

@@ -46,6 +46,8 @@ def test_office_and_group_commands(lajur):
     assert "already in" in lajur("group", "add-member", "panggungharjo", "Lurah", "pgh.lurah")
     assert "pgh.lurah" in lajur("group", "list", "panggungharjo")
     assert "(its groups: Lurah)" in lajur("group", "add-member", "panggungharjo", "Carik", "pgh.lurah", code=1)
+    assert "has no group 'Carik'" in lajur("user", "create", "pgh.carik", "--name", "C", "--office", "panggungharjo",
+                                                "--group", "Carik", "--password", "rahasia-123", code=1)
     assert "removed from" in lajur("group", "remove-member", "panggungharjo", "Lurah", "pgh.lurah")
     assert "Lurah" in lajur("group", "list", "panggungharjo") and "pgh.lurah" not in lajur("group", "list", "panggungharjo")
 

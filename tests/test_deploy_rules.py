@@ -265,6 +265,8 @@ def test_start_page_and_refused_start_run_nothing(settings, backend, tmp_path, f
     try:
         with svc.sessions.begin() as session:
             office = get_or_create_office(session, OFFICE, "Kalurahan Panggungharjo")
+            for lane in LANES:
+                create_group(session, OFFICE, lane)
             for name, lanes in (("petugas", ("Petugas Pelayanan",)), ("lurah", ("Lurah",))):
                 create_user(session, name, "rahasia-123", name, office, groups=lanes)
             deploy_folder(session, folder, svc.runtime.store, limits=svc.settings.deploy_limits)
