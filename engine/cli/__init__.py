@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import importlib
 
-from .app import main
+from .app import fmt, main, services, user_id  # re-exported: command modules elsewhere use them
 
-COMMAND_MODULES = ("ops", "people", "processes", "work", "calendar", "notify")
+COMMAND_MODULES = ("ops", "people", "processes", "work", "calendar", "notify", "sopdoc")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}")
 
-__all__ = ["main"]
+__all__ = ["fmt", "main", "services", "user_id"]
