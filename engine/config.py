@@ -36,6 +36,7 @@ class Settings:
     backoff_seconds: float = 5.0        # first retry delay; doubles, capped at backoff_max
     backoff_max_seconds: float = 900.0
     queue: str = "lajur"
+    heartbeat_seconds: float = 10.0     # workers and beats write theirs this often (engine/heartbeat.py)
     # Deploying code: a script task is Python with the server's rights. Off by default; the
     # system administrator may enable it for the installation (LAJUR_ALLOW_SCRIPTS=1).
     allow_scripts: bool = False
@@ -71,6 +72,7 @@ class Settings:
                    backoff_seconds=float(env.get("LAJUR_BACKOFF_SECONDS", "5")),
                    backoff_max_seconds=float(env.get("LAJUR_BACKOFF_MAX_SECONDS", "900")),
                    queue=env.get("LAJUR_QUEUE", "lajur"),
+                   heartbeat_seconds=float(env.get("LAJUR_HEARTBEAT_SECONDS", "10")),
                    allow_scripts=_flag(env.get("LAJUR_ALLOW_SCRIPTS")),
                    max_bpmn_bytes=int(env.get("LAJUR_MAX_BPMN_BYTES", str(2 * 1024 * 1024))),
                    max_mutu_baku_days=float(env.get("LAJUR_MAX_MUTU_BAKU_DAYS", "30")))

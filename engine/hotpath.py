@@ -56,7 +56,7 @@ _LOCK_TASK = """
 SELECT t.id, t.instance_id, t.office_id, t.version_id, t.bpmn_id, t.name, t.lane, t.group_id, t.state,
        t.assignee_id, t.task_guid, t.ready_at, t.paused_at, i.lock_version, i.status, o.calendar_revision,
        EXISTS (SELECT 1 FROM task_pause p WHERE p.human_task_id = t.id),
-       EXISTS (SELECT 1 FROM delivery d WHERE d.human_task_id = t.id AND d.status = 'pending'),
+       EXISTS (SELECT 1 FROM delivery d WHERE d.human_task_id = t.id AND d.status IN ('pending', 'sending')),
        (SELECT h.full_name FROM user_account h WHERE h.id = t.assignee_id),
        u.id, u.active, u.office_id, u.roles, u.username, u.full_name,
        EXISTS (SELECT 1 FROM user_group g WHERE g.user_id = u.id AND g.group_id = t.group_id)
@@ -103,7 +103,6 @@ UPDATE task_pause SET resumed_at = %(now)s, resume_reason = 'completed', resumed
 WHERE human_task_id = %(task)s AND resumed_at IS NULL"""
 CANCEL_DEADLINES = """
 UPDATE deadline SET status = 'cancelled' WHERE human_task_id = %(task)s AND status IN ('pending', 'held')"""
-CANCEL_DELIVERIES = "UPDATE delivery SET status = 'cancelled' WHERE human_task_id = %(task)s AND status = 'pending'"
 CANCEL_TASK = "UPDATE human_task SET state = 'cancelled', completed_at = %(now)s WHERE id = %(task)s"
 
 INSERT_TASK = """

@@ -315,7 +315,9 @@ class Notification(Base):
 
 
 class Delivery(Base):
-    """Sending one notification over one outside channel (email, webhook), at most once.
+    """Sending one notification over one outside channel (email, webhook): one row, one
+    send at a time, a second copy only if a worker dies between the receiver's accepting and
+    the commit of "sent" (engine/notify.py says why that window cannot close).
 
     The unique key makes a second delivery row impossible; the status/lease claim makes a
     second send by a concurrent worker impossible; retries are recorded here.
@@ -411,3 +413,19 @@ class StatsOfficerBlock(Base):
     on_time: Mapped[int] = mapped_column(Integer)
     late: Mapped[int] = mapped_column(Integer)
     durations: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ProcessHeartbeat(Base):
+    """The last sign of life of a worker or beat process, and of the deadline tick itself
+    (kind "tick": when it last ran, by whom, what it did). Written every few seconds by the
+    processes (`engine.heartbeat`), read by `lajur status` and by the other processes, which
+    log a warning when one falls silent."""
+
+    __tablename__ = "process_heartbeat"
+    __table_args__ = (UniqueConstraint("kind", "name", name="uq_process_heartbeat_kind_name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # worker|beat|tick
+    name: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = utc_dt()
+    seen_at: Mapped[datetime] = utc_dt()
+    info: Mapped[dict | None] = mapped_column(JSON, default=None)

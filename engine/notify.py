@@ -2,21 +2,22 @@
 
 Rendering is pure: the facts of a reminder go in, a subject and a text in the recipient's
 language come out (Bahasa Indonesia by default, English if the user prefers). Sending uses
-smtplib and requests directly; retries, leases and exactly-once bookkeeping live in
-`engine.deadlines`, so a channel here only has to say "sent" or raise.
+smtplib and requests directly (`Sender`); claims, leases, retries and the bookkeeping live
+in `engine.outbox`, so a channel here only has to say "sent", "not started" or raise.
 
-The one window for a duplicate: a worker that dies (kill -9, power loss, OOM) after the
-mail server or webhook receiver accepted the message but before `finish` committed
-"sent" leaves the delivery in "sending"; when its lease runs out the tick hands it to
-another worker, which sends it again. No protocol closes that window (the receiver's
-"accepted" and our commit cannot be one transaction). What narrows it: it is only the
-few milliseconds between the reply and the commit, and every copy carries the same
-identity - email: `Message-ID: <lajur-delivery-<id>@<sender domain>>` and
-`X-Lajur-Delivery: <id>`; webhook: `X-Lajur-Delivery: <id>` and `delivery_id` in the
-signed JSON - so a receiver that keeps the ids it has seen (a mail server deduplicating on
-Message-ID, a Telegram/WhatsApp gateway on delivery_id) drops the second copy. A worker
-killed before the reply (the usual case: the send is what takes time) sends nothing
-twice: the test `test_exactly_once_after_kill_9_of_the_worker_mid_send` checks it.
+Email is at-least-once by nature: the mail server's "250 accepted" and our commit of
+"sent" cannot be one transaction, so a worker killed between the two leaves a delivery
+that is sent again once its lease runs out. The window is kept as small as SMTP allows:
+- the point of no return is the end of DATA; everything before it (connect, EHLO, MAIL,
+  RCPT) is undone by RSET, and right before DATA the outbox's gate re-checks that the step
+  is still open and renews the lease for the time the server may take to accept;
+- `Sender.send` returns as soon as DATA is accepted, the outbox commits "sent" at once, and
+  QUIT (which a slow server may take its time over) comes only after that commit;
+- the wait for the server's reply to DATA gets most of the lease (not the 10 s of the other
+  commands), so a slow server is waited for rather than given up on and sent to again.
+Every copy carries the same identity - email: `Message-ID: <lajur-delivery-<id>@<sender
+domain>>` and `X-Lajur-Delivery: <id>`; webhook: `X-Lajur-Delivery: <id>` and `delivery_id`
+in the signed JSON - so a receiver that keeps the ids it has seen drops the second copy.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import smtplib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Callable
 from email.message import EmailMessage
 from email.utils import formatdate
 from zoneinfo import ZoneInfo
@@ -169,6 +171,15 @@ class SendError(Exception):
         self.permanent = permanent
 
 
+class NotSent(Exception):
+    """Raised by a send's gate: this message must not go out (`status` says why: its step
+    closed - "cancelled" - or another attempt owns the delivery now - "stale")."""
+
+    def __init__(self, status: str):
+        super().__init__(status)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """One claimed delivery, as plain data: what a channel needs and nothing from a session."""
@@ -192,55 +203,152 @@ def _test_delay() -> None:
         time.sleep(delay)
 
 
-def send(settings: Settings, out: Outgoing, timeout: float = 10.0) -> None:
-    """Deliver `out` over its channel or raise SendError."""
-    _test_delay()
-    if out.channel == "email":
-        send_email(settings, out, timeout)
-    elif out.channel == "webhook":
-        send_webhook(out, timeout)
-    else:
-        raise SendError(f"unknown channel {out.channel!r}", permanent=True)
-
-
-def send_email(settings: Settings, out: Outgoing, timeout: float = 10.0) -> None:
-    if not settings.smtp_host:
-        raise SendError("SMTP is not configured (LAJUR_SMTP_HOST)")
-    if not out.to_address:
-        raise SendError("recipient has no email address", permanent=True)
+def email_message(settings: Settings, out: Outgoing) -> EmailMessage:
+    """The email of a delivery; its Message-ID is the delivery's, the same on every attempt."""
     msg = EmailMessage()
     msg["From"] = settings.smtp_from
     msg["To"] = out.to_address
     msg["Subject"] = out.subject
     msg["Date"] = formatdate(localtime=False)
-    # Stable per delivery: a receiver can drop the copy a crash between send and commit could make.
     msg["Message-ID"] = f"<lajur-delivery-{out.delivery_id}@{settings.smtp_from.split('@')[-1]}>"
     msg["X-Lajur-Delivery"] = str(out.delivery_id)
     msg.set_content(out.text)
-    try:
-        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout) as smtp:
-            if settings.smtp_starttls:
+    return msg
+
+
+class Sender:
+    """The outside channels of one batch of sends: one SMTP session (opened on first use,
+    reused for each message, QUIT at `close`) and one HTTP session.
+
+    `send(out, gate)` does everything that can be undone, then calls `gate()` right before
+    the point of no return (SMTP DATA, the webhook POST); a gate that raises NotSent stops
+    the message there. `send` returns once the message is accepted, or raises SendError.
+    """
+
+    def __init__(self, settings: Settings, timeout: float, accept_timeout: float):
+        self.settings, self.timeout, self.accept_timeout = settings, timeout, accept_timeout
+        self._smtp: smtplib.SMTP | None = None
+        self._down: str | None = None  # the mail server could not be reached: the batch's other emails wait too
+        self._http: requests.Session | None = None
+
+    def send(self, out: Outgoing, gate: Callable[[], None]) -> None:
+        _test_delay()
+        if out.channel == "email":
+            self._email(out, gate)
+        elif out.channel == "webhook":
+            self._webhook(out, gate)
+        else:
+            raise SendError(f"unknown channel {out.channel!r}", permanent=True)
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    # ---- email ---------------------------------------------------------------------------
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=self.timeout)
+        try:
+            if s.smtp_starttls:
                 smtp.starttls()
-            if settings.smtp_user:
-                smtp.login(settings.smtp_user, settings.smtp_password or "")
-            smtp.send_message(msg)
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise SendError(f"recipient refused: {exc.recipients}", permanent=True) from None
-    except (OSError, smtplib.SMTPException) as exc:
-        raise SendError(f"SMTP {settings.smtp_host}:{settings.smtp_port}: {exc!r}"[:900]) from None
+            if s.smtp_user:
+                smtp.login(s.smtp_user, s.smtp_password or "")
+            smtp.ehlo_or_helo_if_needed()
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
 
+    def _rset(self) -> None:
+        """End the mail transaction without sending; a session that cannot is dropped."""
+        try:
+            self._smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
 
-def send_webhook(out: Outgoing, timeout: float = 10.0) -> None:
-    if not out.url or not out.secret:
-        raise SendError("no webhook URL/secret configured for this office", permanent=True)
-    body = json.dumps(out.payload, ensure_ascii=False, sort_keys=True).encode()
-    headers = {"Content-Type": "application/json; charset=utf-8", "X-Lajur-Signature": sign(out.secret, body),
-               "X-Lajur-Delivery": str(out.delivery_id), "User-Agent": "Lajur-webhook/1"}
-    try:
-        response = requests.post(out.url, data=body, headers=headers, timeout=timeout)
-    except requests.RequestException as exc:
-        raise SendError(f"webhook {out.url}: {exc.__class__.__name__}: {exc}"[:900]) from None
-    if response.status_code >= 300:
-        # 4xx other than 408/429 will not get better by retrying
-        permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
-        raise SendError(f"webhook {out.url}: HTTP {response.status_code}", permanent=permanent)
+    def _drop(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
+
+    def _envelope(self, out: Outgoing) -> smtplib.SMTP:
+        """An SMTP session with MAIL and RCPT accepted for `out`; a reused session the server
+        closed meanwhile is opened again (nothing was sent on it for this message)."""
+        for fresh in ((False, True) if self._smtp is not None else (True,)):
+            if fresh:
+                self._drop()
+                self._smtp = self._connect()
+            smtp = self._smtp
+            try:
+                code, reply = smtp.mail(self.settings.smtp_from)
+            except smtplib.SMTPServerDisconnected:
+                if fresh:
+                    raise
+                continue
+            if code != 250:
+                self._rset()
+                raise SendError(f"MAIL FROM refused: {code} {reply!r}"[:900], permanent=500 <= code < 600)
+            code, reply = smtp.rcpt(out.to_address)
+            if code not in (250, 251):
+                self._rset()
+                raise SendError(f"recipient refused: {code} {reply!r}"[:900], permanent=500 <= code < 600)
+            return smtp
+        raise AssertionError("unreachable")
+
+    def _email(self, out: Outgoing, gate: Callable[[], None]) -> None:
+        s = self.settings
+        if not s.smtp_host:
+            raise SendError("SMTP is not configured (LAJUR_SMTP_HOST)")
+        if not out.to_address:
+            raise SendError("recipient has no email address", permanent=True)
+        if self._down:
+            raise SendError(self._down)
+        data = email_message(s, out).as_bytes()
+        try:
+            smtp = self._envelope(out)
+            try:
+                gate()
+            except NotSent:
+                self._rset()
+                raise
+            smtp.sock.settimeout(self.accept_timeout)  # a slow server is waited for, not sent to twice
+            code, reply = smtp.data(data)
+            smtp.sock.settimeout(self.timeout)
+        except (SendError, NotSent):
+            raise
+        except smtplib.SMTPDataError as exc:
+            raise SendError(f"message refused: {exc.smtp_code} {exc.smtp_error!r}"[:900],
+                            permanent=500 <= exc.smtp_code < 600) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            reached = self._smtp is not None
+            self._drop()
+            error = f"SMTP {s.smtp_host}:{s.smtp_port}: {exc!r}"[:900]
+            if not reached:
+                self._down = error
+            raise SendError(error) from None
+
+    # ---- webhook -------------------------------------------------------------------------
+    def _webhook(self, out: Outgoing, gate: Callable[[], None]) -> None:
+        if not out.url or not out.secret:
+            raise SendError("no webhook URL/secret configured for this office", permanent=True)
+        body = json.dumps(out.payload, ensure_ascii=False, sort_keys=True).encode()
+        headers = {"Content-Type": "application/json; charset=utf-8", "X-Lajur-Signature": sign(out.secret, body),
+                   "X-Lajur-Delivery": str(out.delivery_id), "User-Agent": "Lajur-webhook/1"}
+        gate()
+        if self._http is None:
+            self._http = requests.Session()
+        try:
+            response = self._http.post(out.url, data=body, headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise SendError(f"webhook {out.url}: {exc.__class__.__name__}: {exc}"[:900]) from None
+        if response.status_code >= 300:
+            # 4xx other than 408/429 will not get better by retrying
+            permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
+            raise SendError(f"webhook {out.url}: HTTP {response.status_code}", permanent=permanent)

@@ -24,7 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from . import deadlines, hotpath
+from . import deadlines, hotpath, outbox
 from .calendar import WeeklySchedule
 from .db import as_utc
 from .hotpath import InstanceHead, InstanceIds, LockedTask, TaskIds
@@ -319,8 +319,8 @@ class Runtime:
         if new_deadlines:
             writes.append((hotpath.INSERT_DEADLINE, new_deadlines))
         if cancelled:
-            writes += [(hotpath.CANCEL_TASK, cancelled), (hotpath.CANCEL_DEADLINES, cancelled),
-                       (hotpath.CANCEL_DELIVERIES, cancelled)]
+            writes += [(hotpath.CANCEL_TASK, cancelled), (hotpath.CANCEL_DEADLINES, cancelled)]
+            outbox.cancel_task_deliveries(session, [c["task"] for c in cancelled])
         if audits:
             writes.append((hotpath.INSERT_AUDIT, audits))
         return opened
@@ -554,8 +554,8 @@ class Runtime:
                                 (hotpath.CANCEL_DEADLINES, step)]
                 if paused_at is not None:
                     writes.append((hotpath.CLOSE_PAUSE, step))
-                if task.has_deliveries:
-                    writes.append((hotpath.CANCEL_DELIVERIES, step))
+                if task.has_deliveries:  # pending, or being sent right now
+                    outbox.cancel_task_deliveries(session, [task.id])
                 head = InstanceHead(task.instance_id, task.office_id, task.version_id, task.status, task.lock_version)
                 opened = self._mirror(
                     tx, session, head, workflow, now, [r for r in open_rows if r[0] != task.id],

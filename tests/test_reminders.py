@@ -1,6 +1,7 @@
 """Reminder policy, deadline rows and messages through the engine (no broker needed here:
 the tick is called directly with a controlled clock; tests/test_workers.py runs it for real)."""
 import dataclasses
+import json
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -9,16 +10,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from engine import deadlines, notifications
+from engine import deadlines, notifications, outbox
 from engine.accounts import create_user, office_by_code
 from engine.bpmn import load_process_folder
 from engine.deploy import deploy_folder
 from engine.errors import DeployError
 from engine.models import Deadline, Delivery, Notification, OfficeWebhook, User
-from engine.notify import Facts, render
+from engine.notify import Facts, render, verify
 from engine.reminders import DEFAULT_POLICY_TEXT, parse_policy
 
-from .helpers import open_task
+from .helpers import open_task, webhook_receiver
 from .sopdata import DPMK, STEP_DATA
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -164,14 +165,20 @@ def test_custom_policy_from_bpmn_group_and_other_lane(services, demo, settings, 
         assert session.scalar(select(Deadline).where(Deadline.level == "repeat")) is None
 
 
-def test_channels_preferences_webhook_and_inapp_queries(services, demo, settings):
+@pytest.fixture
+def receiver():
+    with webhook_receiver() as server:
+        yield server
+
+
+def test_channels_preferences_webhook_and_inapp_queries(services, demo, settings, receiver):
     settings = dataclasses.replace(settings, webhook_url="http://127.0.0.1:9/hook", webhook_secret="s3cret")
     with services.sessions.begin() as session:
         u = session.get(User, demo["dpmk.penerima"])
         u.notify_channels, u.webhook_handle = "inapp,webhook", "telegram:12345"
         k = session.get(User, demo["dpmk.kasubbag"])
         k.notify_channels = "email"  # no in-app list for him
-        session.add(OfficeWebhook(office_id=u.office_id, url="http://127.0.0.1:9/office-hook", secret="office"))
+        session.add(OfficeWebhook(office_id=u.office_id, url=receiver.url, secret="office"))
     rt = services.runtime
     rt.clock = lambda: wib(2026, 11, 23, 8, 0)
     iid = rt.start(demo["dpmk.penerima"], DPMK, "Saluran")
@@ -185,12 +192,15 @@ def test_channels_preferences_webhook_and_inapp_queries(services, demo, settings
         assert by_user[demo["dpmk.penerima"]] == {("warn", "webhook"), ("breach", "webhook")}
         assert by_user[demo["dpmk.kasubbag"]] == {("breach", "email")}
         hook_id = session.scalar(select(Delivery.id).where(Delivery.channel == "webhook", Delivery.level == "breach"))
-    out = deadlines.claim(services.sessions, settings, hook_id, rt.clock())
-    assert out.url == "http://127.0.0.1:9/office-hook" and out.secret == "office"  # the office row wins
-    assert out.payload["recipient"]["handle"] == "telegram:12345" and out.payload["overdue_minutes"] == 0
-    assert out.payload["step"] == STEP1 and out.payload["instance_id"] == iid
-    # a second claim of the same delivery (a redelivered message) gets nothing
-    assert deadlines.claim(services.sessions, settings, out.delivery_id, rt.clock()) is None
+    assert outbox.send_many(services.sessions, settings, [hook_id], rt.clock) == {hook_id: "sent"}
+    (signature, body), = receiver.requests
+    assert verify("office", body, signature)  # the office row wins over LAJUR_WEBHOOK_*
+    payload = json.loads(body)
+    assert payload["recipient"]["handle"] == "telegram:12345" and payload["overdue_minutes"] == 0
+    assert payload["step"] == STEP1 and payload["instance_id"] == iid and payload["delivery_id"] == hook_id
+    # the same delivery again (a redelivered message) sends nothing
+    assert outbox.send_many(services.sessions, settings, [hook_id], rt.clock) == {}
+    assert len(receiver.requests) == 1
     with services.sessions() as session:
         assert notifications.unread_count(session, demo["dpmk.penerima"]) == 2
         assert notifications.unread_count(session, demo["dpmk.kasubbag"]) == 0

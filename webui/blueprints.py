@@ -9,3 +9,4 @@ BLUEPRINTS: list[str] = []
 BLUEPRINTS.append("webui.dashboard:bp")
 BLUEPRINTS.append("webui.notifications:bp")
 BLUEPRINTS.append("webui.admin:bp")
+BLUEPRINTS.append("webui.health:bp")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from datetime import datetime, timezone
 
 from celery import Celery
 from kombu import Connection, Queue
@@ -41,6 +42,10 @@ def make_app(settings: Settings | None = None) -> Celery:
         if prefix:
             transport["global_keyprefix"] = prefix  # lets several installations (or tests) share one Redis
     app = Celery("lajur", broker=settings.broker_url, include=["workers.tasks"])
+    from . import logs
+    from .heartbeat import WorkerHeartbeat
+    logs.install()  # quiet ticks, JSON lines
+    app.steps["worker"].add(WorkerHeartbeat)
     if settings.broker_url.startswith("redis://"):
         # kombu's Redis transport, except that a Redis restart cannot stop the worker (see broker.py)
         app.conf.broker_transport = "workers.broker:Transport"
@@ -63,7 +68,9 @@ def make_app(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=False,
         beat_schedule={
             # the dashboard's rollup of finished days; hourly, so a restart never leaves a gap long
-            "lajur-dashboard-rollup": {"task": "workers.tasks.build_rollup", "schedule": 3600.0},
+            # (last run "long ago": due when beat starts, as the schedule is not kept across restarts)
+            "lajur-dashboard-rollup": {"task": "workers.tasks.build_rollup", "schedule": 3600.0,
+                                       "last_run_at": datetime(2000, 1, 1, tzinfo=timezone.utc)},
             "lajur-tick": {
                 "task": "workers.tasks.tick",
                 "schedule": settings.tick_seconds,
@@ -71,7 +78,7 @@ def make_app(settings: Settings | None = None) -> Celery:
                 "options": {"expires": max(2.0, settings.tick_seconds * 3)},
             },
         },
-        beat_schedule_filename=str(settings.data_dir / f"celerybeat-schedule-{settings.queue}"),
+        beat_scheduler="workers.heartbeat:Scheduler",  # in memory, plus a heartbeat
     )
     app.conf.lajur_settings = settings
     if settings.broker_url.startswith("sqla+"):
@@ -90,7 +97,7 @@ def prepare_sql_broker(url: str, queue: str, transport_options: dict, attempts: 
     for attempt in range(attempts):
         try:
             with Connection(url, transport_options=transport_options) as conn:
-                conn.default_channel._get_or_create(queue)
+                conn.default_channel.queue_declare(queue=queue)  # creates the row (kombu's public channel API)
             return
         except Exception:
             if attempt == attempts - 1:

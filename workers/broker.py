@@ -20,6 +20,15 @@ Redis lost them, the tick re-enqueues every delivery still pending or whose leas
 extra copy a no-op.
 
 Used for `redis://` broker URLs through `broker_transport` (workers/app.py).
+
+Private internals, pinned: kombu offers no public hook for this (the failure is inside
+its Redis QoS), so this subclasses `kombu.transport.redis.QoS` and reads its `_delivered`
+map. kombu and celery are pinned exactly in pyproject.toml (5.7.0, the versions the Redis
+restart test passed with), and `tests/test_workers.py::test_kombu_hook_guard` fails loudly
+when an upgrade moves what this relies on: the versions, the overridden methods'
+signatures, the class attributes that plug the QoS in, and `_delivered`. To upgrade: run
+that guard and `test_exactly_once_through_a_redis_restart` on the new versions (and drop
+this module if kombu fixed the bug), then move both pins.
 """
 from __future__ import annotations
 

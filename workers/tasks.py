@@ -1,11 +1,15 @@
-"""Celery tasks: thin calls into `engine.deadlines` through a per-process Services object."""
+"""Celery tasks: thin calls into `engine.deadlines` and `engine.outbox` through a per-process
+Services object."""
 from __future__ import annotations
 
 import logging
+import time
+from datetime import datetime, timezone
 
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from engine.deadlines import send_many
+from engine import heartbeat
+from engine.outbox import send_many
 from engine.services import Services
 
 from .app import app
@@ -53,11 +57,17 @@ def _enqueue(ids: list[int]) -> None:
         send_deliveries.apply_async((ids[i:i + CHUNK],), queue=queue)
 
 
-@app.task(name="workers.tasks.tick", acks_late=False, ignore_result=True)
-def tick() -> dict:
-    """Fire due BPMN timers and reminder deadlines; (re)enqueue the sends that need it."""
+@app.task(name="workers.tasks.tick", acks_late=False, ignore_result=True, bind=True)
+def tick(self) -> dict:
+    """Fire due BPMN timers and reminder deadlines; (re)enqueue the sends that need it; then
+    write the tick's heartbeat (what `lajur status` and the other processes watch)."""
     svc = _process.get()
+    started = time.monotonic()
     result = svc.runtime.deadline_tick(svc.settings, _enqueue)
+    with svc.engine.begin() as conn:
+        heartbeat.record(conn, *heartbeat.TICK, datetime.now(timezone.utc), {
+            "worker": self.request.hostname, "ms": round((time.monotonic() - started) * 1000, 1),
+            "fired": result.fired, "enqueued": len(result.enqueued), "timers": result.timers})
     if result.fired or result.enqueued or result.timers:
         log.info("tick: %d deadline(s) fired, %d cancelled, %d send(s) enqueued, %d timer instance(s)",
                  result.fired, result.cancelled, len(result.enqueued), result.timers)

@@ -17,12 +17,12 @@ def notify():
 @click.pass_context
 def notify_test(ctx, username):
     """Send a test message to USERNAME over each of their channels, now, and report each result."""
-    from .. import deadlines
+    from .. import outbox
     svc = services(ctx)
     with svc.sessions.begin() as session:
-        ids = deadlines.create_test_notification(session, svc.settings, user_by_name(session, username),
+        ids = outbox.create_test_notification(session, svc.settings, user_by_name(session, username),
                                                  svc.runtime.clock())
-    result = deadlines.send_many(svc.sessions, svc.settings, ids, svc.runtime.clock)
+    result = outbox.send_many(svc.sessions, svc.settings, ids, svc.runtime.clock)
     from ..models import Delivery
     with svc.sessions() as session:
         for delivery_id in ids:

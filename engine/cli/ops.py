@@ -39,8 +39,8 @@ def seed_demo_cmd(ctx):
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="LAJUR_HOST")
+@click.option("--port", default=5000, show_default=True, type=int, envvar="LAJUR_PORT")
 def web(host, port):
     """Serve the web app (gunicorn)."""
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"{host}:{port}",
@@ -67,6 +67,24 @@ def worker(concurrency):
 def beat():
     """Run Celery beat (the deadline tick)."""
     os.execvp(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.app", "beat", "--loglevel", "INFO"])
+
+
+@main.command()
+@click.pass_context
+def status(ctx):
+    """Heartbeats of the deadline tick, beats and workers, and the outbox; exit 1 if one is silent."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from ..heartbeat import report
+    svc = services(ctx)
+    with svc.engine.connect() as conn:
+        lines, wrong = report(conn, svc.settings, datetime.now(ZoneInfo("UTC")))
+    for line in lines:
+        click.echo(line)
+    if wrong:
+        click.echo("error: " + "; ".join(wrong), err=True)
+        ctx.exit(1)
 
 
 @main.command("tick")

@@ -4,14 +4,14 @@ Versions deployed before this revision have none; the runtime derives them from 
 BPMN on first use (engine.bpmn.facts_from_xml), statically, without running anything.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0010
 Create Date: 2026-12-01 04:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0010'  # re-chained after main's 0010 (the integrator's ordering)
 branch_labels = None
 depends_on = None
 
