@@ -30,7 +30,7 @@ from sqlalchemy import insert, select, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.cli import WORKER_CONCURRENCY  # noqa: E402
+from engine.cli.ops import WORKER_CONCURRENCY  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.demo import seed_demo  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402

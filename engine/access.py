@@ -183,3 +183,16 @@ def may_deploy(actor: Actor | None, office_id: int) -> bool:
 def check_deploy(actor: Actor | None, office_id: int) -> None:
     if not may_deploy(actor, office_id):
         raise Forbidden("only a process owner of this office may deploy its processes")
+
+
+def may_administer(actor: Actor | None, office_id: int) -> bool:
+    """Who may manage an office's groups and people: the console (no actor), an admin, the
+    office's own office_admin."""
+    if actor is None or actor.has_role("admin"):
+        return True
+    return actor.office_id == office_id and actor.has_role("office_admin")
+
+
+def check_administer(actor: Actor | None, office_id: int) -> None:
+    if not may_administer(actor, office_id):
+        raise Forbidden("only an admin or this office's administrator may change its groups and people")

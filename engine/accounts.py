@@ -1,7 +1,7 @@
 """Offices, users, groups and roles.
 
 Roles: `staff` works tasks, `supervisor` sees and steers the whole office's work,
-`process_owner` deploys BPMN (which runs Python, so it is code deployment), `admin`
+`process_owner` deploys BPMN (deploying code), `office_admin` manages its office's groups and people, `admin`
 manages accounts and sees every office (the regency view).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from . import limits
 from .errors import FormInvalid, LajurError, NotFound
 from .models import Group, Office, User
 
-ROLES = ("staff", "supervisor", "process_owner", "admin")
+ROLES = ("staff", "supervisor", "process_owner", "office_admin", "admin")
 
 
 def get_or_create_office(session: Session, code: str, name: str) -> Office:
@@ -45,6 +45,16 @@ def ensure_group(session: Session, office: Office, name: str) -> Group:
     return group
 
 
+def group_by_name(session: Session, office: Office, name: str) -> Group:
+    """An existing group of the office; the refusal lists the office's groups (none is created here)."""
+    group = session.scalar(select(Group).where(Group.office_id == office.id, Group.name == name))
+    if group is None:
+        names = ", ".join(sorted(session.scalars(select(Group.name).where(Group.office_id == office.id)))) or "none"
+        raise NotFound(f"office {office.code!r} has no group {name!r} (its groups: {names}); "
+                       f"create it first (lajur group create {office.code} \"{name}\")")
+    return group
+
+
 def create_user(session: Session, username: str, password: str, full_name: str, office: Office | None,
                 roles: tuple[str, ...] = ("staff",), groups: tuple[str, ...] = (), email: str | None = None,
                 locale: str = "id") -> User:
@@ -63,7 +73,7 @@ def create_user(session: Session, username: str, password: str, full_name: str, 
         raise LajurError("a user without an office cannot be in an office group")
     user = User(username=username, full_name=full_name, password_hash=generate_password_hash(password),
                 office_id=office.id if office else None, roles=",".join(roles), email=email, locale=locale)
-    user.groups = [ensure_group(session, office, g) for g in groups]
+    user.groups = [group_by_name(session, office, g) for g in groups]
     session.add(user)
     session.flush()
     return user

@@ -1,8 +1,10 @@
 """Reading and validating a process folder before it may be deployed.
 
 A process folder holds `process.bpmn`, `sop.json` and the JSON Schema forms its user
-tasks name. Everything is checked here, before anything is stored: a refused file says
-which file, which element and which line.
+tasks name. Everything that can be known without the database is checked here, before
+anything is stored; what needs the office (its groups) is checked in deploy.py. Every
+refusal says which file, which element and which line, in a sentence a process owner
+understands. The rules are listed in the README ("How a process folder is written").
 """
 from __future__ import annotations
 
@@ -17,20 +19,36 @@ from jsonschema.exceptions import SchemaError
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
 
 from .calendar import parse_iso_minutes
+from .config import DeployLimits
 from .errors import DeployError
+from .expressions import ExpressionError, check
+from .flowgraph import FlowGraph
 from .reminders import parse_policy
+from .sopcard import check_card, check_steps_match, office_code
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
 BPMN_FILE = "process.bpmn"
 SOP_FILE = "sop.json"
+MAX_FORM_BYTES = 256 * 1024
 
 _BARE_ISO = re.compile(r"^\s*(R\d*/)?P(?=\d|T\d)[0-9YMWDTHS.,]*\s*$", re.IGNORECASE)
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+
+# Elements Lajur cannot run: an instance reaching one would wait forever or fail.
+UNSUPPORTED = {
+    "serviceTask": "service tasks are not supported (Lajur calls no outside services from a process)",
+    "businessRuleTask": "business rule (DMN) tasks are not supported",
+    "callActivity": "call activities are not supported: put the steps in this process",
+    "receiveTask": "receive tasks wait for a message Lajur never sends; use a user task",
+}
+# Process variables the engine itself writes (documented in the README).
+ENGINE_VARIABLES = ("paraf_<step id>",)
 
 
 @dataclass
@@ -45,14 +63,21 @@ class ProcessPackage:
     sop: dict
     forms: dict[str, dict]
     steps: dict[str, dict]
+    facts: dict
     spec: object
     subprocess_specs: dict = field(default_factory=dict)
+    supervisor_lanes: list[str] = field(default_factory=list)
+    bpmn_file: str = BPMN_FILE
 
     @property
     def content_hash(self) -> str:
         h = hashlib.sha256(self.bpmn_xml.encode())
         h.update(json.dumps([self.sop, self.forms], sort_keys=True).encode())
         return h.hexdigest()
+
+    @property
+    def lanes(self) -> list[str]:
+        return self.facts["lanes"]
 
 
 def entry_step(spec, steps: dict) -> str | None:
@@ -72,8 +97,8 @@ def entry_step(spec, steps: dict) -> str | None:
 def normalise_timer_expression(expression: str) -> str:
     """Quote a bare ISO-8601 timer (`PT120M`, as bpmn.io and Camunda write it).
 
-    SpiffWorkflow evaluates timer text as Python, so a bare duration is a NameError;
-    a quoted string or any other expression is left as it is.
+    SpiffWorkflow evaluates timer text as an expression, so a bare duration is an unknown
+    name; a quoted string or any other expression is left as it is.
     """
     if _BARE_ISO.match(expression or ""):
         return repr(expression.strip())
@@ -85,29 +110,43 @@ def _properties(node) -> dict[str, str]:
             for p in node.findall("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)}
 
 
-def load_process_folder(folder: str | Path) -> ProcessPackage:
+def load_process_folder(folder: str | Path, limits: DeployLimits | None = None) -> ProcessPackage:
     """Read and validate everything in `folder`; raise DeployError at the first problem."""
+    limits = limits or DeployLimits()
     folder = Path(folder)
     bpmn_path, sop_path = folder / BPMN_FILE, folder / SOP_FILE
     rel = lambda p: f"{folder.name}/{p.relative_to(folder).as_posix()}"  # noqa: E731
     if not bpmn_path.is_file():
-        raise DeployError("missing BPMN file", file=rel(bpmn_path))
+        raise DeployError("the folder has no process.bpmn", file=rel(bpmn_path))
     if not sop_path.is_file():
-        raise DeployError("missing SOP metadata file", file=rel(sop_path))
+        raise DeployError("the folder has no sop.json (the SOP card)", file=rel(sop_path))
+    for path, limit in ((bpmn_path, limits.max_bytes), (sop_path, limits.max_bytes)):
+        size = path.stat().st_size
+        if size > limit:
+            raise DeployError(f"the file is {size:,} bytes; at most {limit:,} are accepted", file=rel(path))
+    sop_text = sop_path.read_text(encoding="utf-8", errors="replace")
     try:
-        sop = json.loads(sop_path.read_text(encoding="utf-8"))
+        sop = json.loads(sop_text)
     except json.JSONDecodeError as exc:
         raise DeployError(f"invalid JSON: {exc.msg}", file=rel(sop_path), line=exc.lineno) from None
-    for required in ("key", "office", "name", "steps"):
-        if required not in sop:
-            raise DeployError(f"missing field {required!r}", file=rel(sop_path))
-    bpmn_xml = bpmn_path.read_text(encoding="utf-8")
-    return validate_package(folder, bpmn_xml, sop, rel(bpmn_path))
+    check_card(sop, sop_text, rel(sop_path))
+    raw = bpmn_path.read_bytes()
+    match = _DOCTYPE.search(raw)
+    if match:
+        raise DeployError("a DOCTYPE is not allowed in a BPMN file (remove the <!DOCTYPE ...> line)",
+                          file=rel(bpmn_path), line=raw[:match.start()].count(b"\n") + 1)
+    try:
+        bpmn_xml = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DeployError("the file is not UTF-8 text", file=rel(bpmn_path),
+                          line=raw[:exc.start].count(b"\n") + 1) from None
+    return validate_package(folder, bpmn_xml, sop, rel(bpmn_path), limits, sop_text)
 
 
 def _parse_xml(bpmn_xml: str, file: str):
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
-        return etree.fromstring(bpmn_xml.encode(), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+        return etree.fromstring(bpmn_xml.encode(), parser=parser)
     except etree.XMLSyntaxError as exc:
         raise DeployError(f"XML syntax error: {exc.msg}", file=file, line=exc.lineno) from None
 
@@ -119,7 +158,192 @@ def _element_at_line(root, line) -> str:
     return ""
 
 
-def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str) -> ProcessPackage:
+def _executable_process(root, sop: dict, file: str):
+    """The process to run: sop.json's process_id, else the one executable process."""
+    processes = root.findall("bpmn:process", NS)
+    runnable = [p for p in processes if p.get("isExecutable", "true").lower() != "false"]
+    wanted = sop.get("process_id")
+    if wanted:
+        process = next((p for p in processes if p.get("id") == wanted), None)
+        if process is None:
+            raise DeployError(f"sop.json names process_id {wanted!r}, but the BPMN has no process with that id "
+                              f"(it has: {', '.join(p.get('id') or '?' for p in processes) or 'none'})",
+                              file=file, line=root.sourceline)
+        if process not in runnable:
+            raise DeployError("the process is marked isExecutable=\"false\"; mark it executable in the modeler",
+                              file=file, element_id=wanted, line=process.sourceline)
+        return process
+    if len(runnable) == 1:
+        return runnable[0]
+    if not runnable:
+        first = processes[0] if processes else root
+        raise DeployError("the file has no executable process (isExecutable=\"false\" or no process at all); "
+                          "mark the process executable in the modeler", file=file,
+                          element_id=first.get("id") or "", line=first.sourceline)
+    raise DeployError(f"the file has {len(runnable)} executable processes; name the one to run with "
+                      "\"process_id\" in sop.json", file=file, element_id=runnable[1].get("id") or "",
+                      line=runnable[1].sourceline)
+
+
+def _load_form(folder: Path, form_file: str, fail) -> dict:
+    form_path = (folder / form_file).resolve()
+    if folder.resolve() not in form_path.parents or not form_path.is_file():
+        raise fail(f"form file {form_file!r} not found in the process folder")
+    where = f"{folder.name}/{form_file}"
+    if form_path.stat().st_size > MAX_FORM_BYTES:
+        raise DeployError(f"a form schema may have at most {MAX_FORM_BYTES:,} bytes", file=where)
+    try:
+        schema = json.loads(form_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DeployError(f"invalid JSON: {getattr(exc, 'msg', 'not UTF-8')}", file=where,
+                          line=getattr(exc, "lineno", "")) from None
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise DeployError(f"invalid JSON Schema: {exc.message}", file=where) from None
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        raise DeployError("a step's form must be a JSON Schema of \"type\": \"object\"", file=where)
+    return schema
+
+
+def form_fields(schema: dict) -> set[str]:
+    """The top-level field names a form can fill (also those of its if/then/allOf parts)."""
+    names = set(schema.get("properties", {}))
+    for part in ("then", "else"):
+        names |= set(schema.get(part, {}).get("properties", {}))
+    for sub in schema.get("allOf", []) + schema.get("anyOf", []) + schema.get("oneOf", []):
+        names |= set(sub.get("properties", {}))
+    return names
+
+
+def _user_task(node, folder, file, lanes, boundaries, forms, limits) -> dict:
+    """Check one user task (lane, form, its Mutu Baku timer); return its step metadata."""
+    tid, line = node.get("id"), node.sourceline
+    fail = lambda msg, _id=tid, _line=line: DeployError(msg, file=file, element_id=_id, line=_line)  # noqa: E731
+    if tid not in lanes:
+        raise fail("the user task is in no lane, so nobody could work it: put it in the lane of its actor")
+    props = _properties(node)
+    form_file = props.get("formJsonSchemaFilename")
+    if not form_file:
+        raise fail("the user task names no form (spiffworkflow property formJsonSchemaFilename)")
+    if form_file not in forms:
+        forms[form_file] = _load_form(folder, form_file, fail)
+    timers = [b for b in boundaries.get(tid, []) if b.find("bpmn:timerEventDefinition", NS) is not None]
+    if len(timers) != 1:
+        raise fail(f"the user task needs exactly one timer boundary event (its Mutu Baku); it has {len(timers)}")
+    timer = timers[0]
+    tfail = lambda msg, _line=timer.sourceline: DeployError(  # noqa: E731
+        msg, file=file, element_id=timer.get("id"), line=_line)
+    if timer.get("cancelActivity", "true") != "false":
+        raise tfail("the Mutu Baku timer must be non-interrupting (cancelActivity=\"false\"): "
+                    "a late step is still done by its actor")
+    duration = timer.find("bpmn:timerEventDefinition/bpmn:timeDuration", NS)
+    if duration is None or not (duration.text or "").strip():
+        raise tfail("the Mutu Baku timer needs a duration (timeDuration, e.g. PT120M)")
+    text = duration.text.strip()
+    try:
+        minutes = parse_iso_minutes(text)
+    except ValueError as exc:
+        raise DeployError(f"timer duration {text!r}: {exc}", file=file, element_id=timer.get("id"),
+                          line=duration.sourceline) from None
+    if minutes < 1:
+        raise DeployError(f"the Mutu Baku {text!r} is under 1 minute: the step would be late at once",
+                          file=file, element_id=timer.get("id"), line=duration.sourceline)
+    if minutes > limits.max_mutu_baku_minutes:
+        raise DeployError(f"the Mutu Baku {text!r} is longer than the ceiling of "
+                          f"{limits.max_mutu_baku_minutes / 450:g} working days", file=file,
+                          element_id=timer.get("id"), line=duration.sourceline)
+    try:
+        policy = parse_policy(props.get("reminders"))
+    except ValueError as exc:
+        raise fail(f"reminders property: {exc}") from None
+    return {"name": node.get("name") or tid, "lane": lanes[tid], "form": form_file, "mutu_baku_minutes": minutes,
+            "timer_id": timer.get("id"), "paraf": props.get("paraf", "").lower() == "true", "reminders": policy}
+
+
+def _check_expressions(process, graph: FlowGraph, steps: dict, forms: dict, file: str) -> None:
+    """Every condition and timer in the restricted language; every name a condition reads is a
+    field filled on every path before its gateway, or an engine variable."""
+    fields_of = {tid: form_fields(forms[s["form"]]) | ({f"paraf_{tid}"} if s["paraf"] else set())
+                 for tid, s in steps.items()}
+    before = graph.fields_on_every_path(fields_of)
+    for flow in graph.flows:
+        if flow.condition is None:
+            continue
+        cond_el = process.find(f"bpmn:sequenceFlow[@id='{flow.id}']/bpmn:conditionExpression", NS)
+        line = cond_el.sourceline if cond_el is not None else flow.line
+        try:
+            names = check(flow.condition)
+        except ExpressionError as exc:
+            raise DeployError(f"condition {flow.condition!r}: {exc}", file=file, element_id=flow.id,
+                              line=line + exc.line - 1) from None
+        known = before.get(flow.source, set())
+        for name in sorted(names - known):
+            anywhere = any(name in f for f in fields_of.values())
+            why = ("is not filled on every path before the gateway" if anywhere
+                   else "is not a field of any form of this process")
+            raise DeployError(f"condition {flow.condition!r}: {name!r} {why}; the instance would stop at "
+                              f"{flow.source!r}", file=file, element_id=flow.id, line=line)
+    # timers, and the other places BPMN holds an expression (multi-instance, message payloads)
+    others = [(f"{{{BPMN_NS}}}{k}", 2) for k in ("timeDuration", "timeDate", "timeCycle")]
+    others += [(f"{{{BPMN_NS}}}{k}", 2) for k in ("loopCardinality", "completionCondition")]
+    others += [(f"{{{SPIFF_NS}}}messagePayload", 3)]
+    for tag, up in others:
+        for el in process.iter(tag):
+            owner = el
+            for _ in range(up):
+                owner = owner.getparent() if owner.getparent() is not None else owner
+            text = (el.text or "").strip()
+            try:
+                check(normalise_timer_expression(text))
+            except ExpressionError as exc:
+                kind = tag.rsplit("}", 1)[-1]
+                raise DeployError(f"{kind} {text!r}: {exc}", file=file, element_id=owner.get("id") or "",
+                                  line=el.sourceline + exc.line - 1) from None
+
+
+def _check_scripts(process, file: str, limits: DeployLimits) -> None:
+    scripts = [(s.getparent(), s) for s in process.iter(f"{{{BPMN_NS}}}script")]
+    scripts += [(s.getparent().getparent(), s) for tag in ("preScript", "postScript")
+                for s in process.iter(f"{{{SPIFF_NS}}}{tag}")]
+    for task, script in scripts:
+        if not limits.allow_scripts:
+            raise DeployError("scripts are code and are disabled on this installation (the system administrator "
+                              "may enable them: LAJUR_ALLOW_SCRIPTS=1); use a condition or a form field instead",
+                              file=file, element_id=task.get("id") or "", line=script.sourceline)
+        try:
+            compile(script.text or "", "script", "exec")
+        except SyntaxError as exc:
+            raise DeployError(f"script is not valid Python: {exc.msg}", file=file, element_id=task.get("id") or "",
+                              line=script.sourceline + (exc.lineno or 1) - 1) from None
+
+
+def version_facts(graph: FlowGraph, steps: dict) -> dict:
+    """What the start page and the permission check need, derived once at deploy."""
+    reachable = graph.reachable()
+    order = [nid for nid in reachable if nid in steps] + [t for t in steps if t not in reachable]
+    return {
+        "start_lanes": sorted({n.lane for n in graph.first_waits() if n.lane}),
+        "steps": order,
+        "lanes": list(dict.fromkeys(steps[t]["lane"] for t in order)),
+        "total_mutu_baku_minutes": sum(steps[t]["mutu_baku_minutes"] for t in order),
+    }
+
+
+def graph_of(bpmn_xml: str, process_id: str) -> FlowGraph:
+    """The flow graph of a validated or stored BPMN document's process."""
+    root = etree.fromstring(bpmn_xml.encode(), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    return FlowGraph.of(root.find(f"bpmn:process[@id='{process_id}']", NS))
+
+
+def facts_from_xml(bpmn_xml: str, process_id: str, steps: dict) -> dict:
+    """The facts of a stored version, read statically from its BPMN (versions from before 0008)."""
+    return version_facts(graph_of(bpmn_xml, process_id), steps)
+
+
+def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: DeployLimits | None = None,
+                     sop_text: str = "") -> ProcessPackage:
+    limits = limits or DeployLimits()
     root = _parse_xml(bpmn_xml, file)
     parser = SpiffBpmnParser(validator=VALIDATOR)
     try:
@@ -128,106 +352,55 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str) -> Proce
         line = exc.line_number or ""
         raise DeployError(str(exc.args[0] if exc.args else exc).splitlines()[0], file=file,
                           element_id=exc.id or _element_at_line(root, line), line=line) from None
+    process = _executable_process(root, sop, file)
+    process_id = process.get("id")
+    graph = FlowGraph.of(process)
 
-    executable = root.findall("bpmn:process[@isExecutable='true']", NS)
-    process_id = sop.get("process_id") or (executable[0].get("id") if len(executable) == 1 else None)
-    process = root.find(f"bpmn:process[@id='{process_id}']", NS) if process_id else None
-    if process is None:
-        raise DeployError("no executable process (set process_id in sop.json)", file=file)
-
-    steps: dict[str, dict] = {}
-    lanes = {ref.text.strip(): lane.get("name") for lane in process.iter(f"{{{BPMN_NS}}}lane")
-             for ref in lane.findall("bpmn:flowNodeRef", NS) if ref.text}
-    boundaries = {}
+    for kind, why in UNSUPPORTED.items():
+        for node in process.iter(f"{{{BPMN_NS}}}{kind}"):
+            raise DeployError(why, file=file, element_id=node.get("id") or "", line=node.sourceline)
+    lanes = {}
+    for lane in process.iter(f"{{{BPMN_NS}}}lane"):
+        if not (lane.get("name") or "").strip():
+            raise DeployError("the lane has no name; name it after the office group that works it", file=file,
+                              element_id=lane.get("id") or "", line=lane.sourceline)
+        for ref in lane.findall("bpmn:flowNodeRef", NS):
+            if ref.text:
+                lanes[ref.text.strip()] = lane.get("name").strip()
+    boundaries: dict[str, list] = {}
     for b in process.iter(f"{{{BPMN_NS}}}boundaryEvent"):
         boundaries.setdefault(b.get("attachedToRef"), []).append(b)
     forms: dict[str, dict] = {}
-
-    for node in process.iter(f"{{{BPMN_NS}}}userTask"):
-        tid, line = node.get("id"), node.sourceline
-        fail = lambda msg, _id=tid, _line=line: DeployError(msg, file=file, element_id=_id, line=_line)  # noqa: E731
-        if tid not in lanes:
-            raise fail("user task is in no lane: its actor (Pelaksana) is unknown")
-        props = _properties(node)
-        form_file = props.get("formJsonSchemaFilename")
-        if not form_file:
-            raise fail("user task has no formJsonSchemaFilename property")
-        form_path = (folder / form_file).resolve()
-        if folder.resolve() not in form_path.parents or not form_path.is_file():
-            raise fail(f"form file {form_file!r} not found in the process folder")
-        if form_file not in forms:
-            try:
-                schema = json.loads(form_path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise DeployError(f"invalid JSON: {exc.msg}", file=f"{folder.name}/{form_file}",
-                                  line=exc.lineno) from None
-            try:
-                Draft202012Validator.check_schema(schema)
-            except SchemaError as exc:
-                raise DeployError(f"invalid JSON Schema: {exc.message}", file=f"{folder.name}/{form_file}") from None
-            forms[form_file] = schema
-        timers = [b for b in boundaries.get(tid, [])
-                  if b.find("bpmn:timerEventDefinition", NS) is not None]
-        if len(timers) != 1:
-            raise fail(f"user task needs exactly one timer boundary event (its Mutu Baku), found {len(timers)}")
-        timer = timers[0]
-        if timer.get("cancelActivity", "true") != "false":
-            raise DeployError("the Mutu Baku timer must be non-interrupting (cancelActivity=\"false\")",
-                              file=file, element_id=timer.get("id"), line=timer.sourceline)
-        duration = timer.find("bpmn:timerEventDefinition/bpmn:timeDuration", NS)
-        if duration is None or not (duration.text or "").strip():
-            raise DeployError("the Mutu Baku timer needs a timeDuration", file=file,
-                              element_id=timer.get("id"), line=timer.sourceline)
-        try:
-            minutes = parse_iso_minutes(duration.text.strip())
-        except ValueError as exc:
-            raise DeployError(f"timer duration {duration.text.strip()!r}: {exc}", file=file,
-                              element_id=timer.get("id"), line=duration.sourceline) from None
-        try:
-            policy = parse_policy(props.get("reminders"))
-        except ValueError as exc:
-            raise fail(f"reminders property: {exc}") from None
-        sop_step = sop.get("steps", {}).get(tid, {})
-        steps[tid] = {
-            "name": node.get("name") or tid,
-            "lane": lanes[tid],
-            "form": form_file,
-            "mutu_baku_minutes": minutes,
-            "timer_id": timer.get("id"),
-            "paraf": props.get("paraf", "").lower() == "true",
-            "reminders": policy,
-            "no": sop_step.get("no"),
-        }
-
+    steps = {node.get("id"): _user_task(node, folder, file, lanes, boundaries, forms, limits)
+             for node in process.iter(f"{{{BPMN_NS}}}userTask")}
     if not steps:
-        raise DeployError("the process has no user task", file=file, element_id=process_id)
-    unknown = set(sop.get("steps", {})) - set(steps)
-    if unknown:
-        raise DeployError(f"sop.json describes steps that are not user tasks: {sorted(unknown)}",
-                          file=f"{folder.name}/{SOP_FILE}")
+        raise DeployError("the process has no user task: an SOP needs at least one step", file=file,
+                          element_id=process_id, line=process.sourceline)
 
-    for kind in ("conditionExpression",):
-        for expr in process.iter(f"{{{BPMN_NS}}}{kind}"):
-            flow = expr.getparent()
-            try:
-                compile(expr.text or "", f"{flow.get('id')}", "eval")
-            except SyntaxError as exc:
-                raise DeployError(f"condition is not a valid Python expression: {exc.msg}", file=file,
-                                  element_id=flow.get("id"), line=expr.sourceline) from None
-    for script in process.iter(f"{{{BPMN_NS}}}script"):
-        task = script.getparent()
-        try:
-            compile(script.text or "", f"{task.get('id')}", "exec")
-        except SyntaxError as exc:
-            raise DeployError(f"script is not valid Python: {exc.msg}", file=file,
-                              element_id=task.get("id"), line=script.sourceline + (exc.lineno or 1) - 1) from None
+    if not graph.starts():
+        raise DeployError("the process has no start event", file=file, element_id=process_id,
+                          line=process.sourceline)
+    for node in graph.first_waits():
+        if node.kind != "userTask":
+            raise DeployError(f"the process must begin with a user task in a lane, but its first step is a "
+                              f"{node.kind} that no one can start", file=file, element_id=node.id, line=node.line)
+    if not graph.first_waits():
+        raise DeployError("no user task follows the start event: nobody could start this SOP", file=file,
+                          element_id=graph.starts()[0].id, line=graph.starts()[0].line)
+    for node in graph.dead_ends():
+        raise DeployError("no path from here reaches an end event: an instance arriving here would be stuck",
+                          file=file, element_id=node.id, line=node.line)
+
+    _check_expressions(process, graph, steps, forms, file)
+    _check_scripts(process, file, limits)
+    check_steps_match(sop, list(steps), sop_text, f"{folder.name}/{SOP_FILE}")
 
     try:
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id)
     except (ValidationException, SpiffWorkflowException) as exc:
-        raise DeployError(str(exc).splitlines()[0], file=file, element_id=getattr(exc, "id", ""),
-                          line=getattr(exc, "line_number", "")) from None
+        raise DeployError(str(exc).splitlines()[0], file=file, element_id=getattr(exc, "id", "") or "",
+                          line=getattr(exc, "line_number", "") or "") from None
     for s in [spec, *subprocess_specs.values()]:
         for task_spec in s.task_specs.values():
             ev = getattr(task_spec, "event_definition", None)
@@ -238,8 +411,12 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str) -> Proce
     if entry is not None:  # the step a TIDAK loop returns to; the dashboard counts its repeats as rework
         steps[entry]["entry"] = True
 
+    facts = version_facts(graph, steps)
+    for no, tid in enumerate(facts["steps"], 1):
+        steps[tid]["no"] = no
     return ProcessPackage(
         key=sop["key"], process_id=process_id, name=sop.get("name") or process.get("name") or process_id,
-        office_code=sop["office"]["code"] if isinstance(sop["office"], dict) else sop["office"],
-        bpmn_xml=bpmn_xml, sop=sop, forms=forms, steps=steps, spec=spec, subprocess_specs=subprocess_specs,
+        office_code=office_code(sop), bpmn_xml=bpmn_xml, sop=sop, forms=forms, steps=steps, facts=facts,
+        spec=spec, subprocess_specs=subprocess_specs, supervisor_lanes=list(sop.get("supervisor_lanes", [])),
+        bpmn_file=file,
     )

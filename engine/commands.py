@@ -90,10 +90,8 @@ def _audit(uow: UnitOfWork, task: LockedTask, kind: str, now, data: dict | None 
 # ---- start ----------------------------------------------------------------------------------
 
 def start_lanes(rt: "Runtime", session, version_id: int) -> set[str]:
-    """The lanes of a version's first steps (whose members may start it)."""
-    workflow = rt.instances.new_workflow(session, version_id)
-    workflow.do_engine_steps()
-    return {t.task_spec.lane for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+    """The lanes that may start a version: a fact stored at deploy (nothing of the process runs)."""
+    return set(rt.instances.form_version(session, version_id).facts["start_lanes"])
 
 
 def start(rt: "Runtime", user_id: int, process_key: str, subject: str) -> int:
@@ -109,10 +107,9 @@ def start(rt: "Runtime", user_id: int, process_key: str, subject: str) -> int:
         _, _, office_id, version_id, version_number, revision, _ = found[0]
         if version_id is None:
             raise NotFound(f"process {process_key!r} is not deployed in your office")
-        workflow = rt.instances.new_workflow(session, version_id)
+        access.check_start({name for (name,) in lanes}, start_lanes(rt, session, version_id))
+        workflow = rt.instances.new_workflow(session, version_id)  # authorised: now it may run
         workflow.do_engine_steps()
-        first = {t.task_spec.lane for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-        access.check_start({name for (name,) in lanes}, first)
         head = InstanceHead(InstanceIds(tx, instance_id[0][0]).take(), office_id, version_id, "running", 1)
         uow = UnitOfWork(tx)
         uow.new_instance({"id": head.id, "office_id": office_id, "version_id": version_id, "subject": subject,

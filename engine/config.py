@@ -38,6 +38,17 @@ class Settings:
     queue: str = "lajur"
     metrics_token: str | None = None    # /metrics needs `Authorization: Bearer <it>`; unset: loopback only
     heartbeat_seconds: float = 10.0     # workers and beats write theirs this often (engine/heartbeat.py)
+    # Deploying code: a script task is Python with the server's rights. Off by default; the
+    # system administrator may enable it for the installation (LAJUR_ALLOW_SCRIPTS=1).
+    allow_scripts: bool = False
+    # What deploy accepts (see README, "How a process folder is written").
+    max_bpmn_bytes: int = 2 * 1024 * 1024
+    max_mutu_baku_days: float = 30.0   # working days of 450 minutes
+
+    @property
+    def deploy_limits(self) -> "DeployLimits":
+        return DeployLimits(allow_scripts=self.allow_scripts, max_bytes=self.max_bpmn_bytes,
+                            max_mutu_baku_minutes=self.max_mutu_baku_days * 450)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -63,4 +74,16 @@ class Settings:
                    backoff_max_seconds=float(env.get("LAJUR_BACKOFF_MAX_SECONDS", "900")),
                    queue=env.get("LAJUR_QUEUE", "lajur"),
                    metrics_token=env.get("LAJUR_METRICS_TOKEN") or None,
-                   heartbeat_seconds=float(env.get("LAJUR_HEARTBEAT_SECONDS", "10")))
+                   heartbeat_seconds=float(env.get("LAJUR_HEARTBEAT_SECONDS", "10")),
+                   allow_scripts=_flag(env.get("LAJUR_ALLOW_SCRIPTS")),
+                   max_bpmn_bytes=int(env.get("LAJUR_MAX_BPMN_BYTES", str(2 * 1024 * 1024))),
+                   max_mutu_baku_days=float(env.get("LAJUR_MAX_MUTU_BAKU_DAYS", "30")))
+
+
+@dataclass(frozen=True)
+class DeployLimits:
+    """What a deploy accepts; the defaults are the installation's defaults."""
+
+    allow_scripts: bool = False
+    max_bytes: int = 2 * 1024 * 1024
+    max_mutu_baku_minutes: float = 30 * 450

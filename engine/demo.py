@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .accounts import create_user, get_or_create_office
+from .accounts import create_user, ensure_group, get_or_create_office
 from .config import ROOT
 from .deploy import deploy_folder
 from .models import User
@@ -47,6 +47,8 @@ def seed_demo(session: Session, store: WorkflowStore, logins_file: Path) -> dict
     for username, full_name, office, roles, groups in USERS:
         if session.scalar(select(User).where(User.username == username)) is not None:
             continue
+        for group in groups:  # the demo creates its lanes' groups on purpose
+            ensure_group(session, offices[office], group)
         password = logins.get(username) or secrets.token_urlsafe(9)
         create_user(session, username, password, full_name, offices.get(office), roles=roles, groups=groups,
                     email=f"{username}@example.bantulkab.go.id")

@@ -1,4 +1,13 @@
 """Errors the engine raises; adapters map them to HTTP codes or CLI exit codes."""
+import re
+
+_OBJECT_REPR = re.compile(r"<([\w.]+)[^<>]*? at 0x[0-9a-fA-F]+>")
+
+
+def _printable(text: str) -> str:
+    """One line, no Python object reprs: control characters (a newline in a name) are shown escaped."""
+    text = _OBJECT_REPR.sub(lambda m: m.group(1).rsplit(".", 1)[-1], str(text))
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class LajurError(Exception):
@@ -48,8 +57,9 @@ class DeployError(LajurError):
     http_status = 422
 
     def __init__(self, message: str, file: str = "", element_id: str = "", line: int | str = ""):
+        message, element_id = _printable(message), _printable(element_id or "")
         self.file, self.element_id, self.line, self.reason = file, element_id, line, message
         where = ":".join(str(p) for p in (file, line) if p not in ("", None))
         if element_id:
-            where = f"{where} element {element_id!r}" if where else f"element {element_id!r}"
+            where = f"{where} element '{element_id}'" if where else f"element '{element_id}'"
         super().__init__(f"{where}: {message}" if where else message)

@@ -151,6 +151,9 @@ class ProcessVersion(Base):
     steps: Mapped[dict] = mapped_column(JSON)
     forms: Mapped[dict] = mapped_column(JSON)
     sop: Mapped[dict] = mapped_column(JSON)
+    # Facts derived from the BPMN at deploy (start lanes, step order, lanes, total Mutu Baku):
+    # what the start page and the permission check read, so neither runs a workflow.
+    facts: Mapped[dict | None] = mapped_column(JSON)
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     deployed_at: Mapped[datetime] = utc_dt()
 

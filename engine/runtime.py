@@ -36,11 +36,11 @@ from .timers import PAUSED_TIMER  # noqa: F401
 
 class Runtime:
     def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime] = utcnow,
-                 workflow_cache_size: int = 512):
+                 workflow_cache_size: int = 512, allow_scripts: bool = False):
         self.sessions = sessions
         self.clock = clock
         self.calendars = CalendarCache()
-        self.instances = InstanceStore(workflow_cache_size)
+        self.instances = InstanceStore(workflow_cache_size, allow_scripts)
         self.store = self.instances.serializer  # the WorkflowStore (deploy and seeding use it)
 
     def now(self) -> datetime:

@@ -13,6 +13,8 @@ from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
+from .expressions import script_engine
+
 
 class SpecFreeWorkflowConverter(BpmnWorkflowConverter):
     """Leaves `spec` and `subprocess_specs` out; `from_dict` takes them as arguments."""
@@ -36,9 +38,11 @@ class SpecFreeWorkflowConverter(BpmnWorkflowConverter):
 
 
 class WorkflowStore:
-    """Converts specs and spec-free workflow states to and from JSON-ready dicts."""
+    """Converts specs and spec-free workflow states to and from JSON-ready dicts, and makes
+    every workflow with the restricted script engine (engine/expressions.py)."""
 
-    def __init__(self):
+    def __init__(self, allow_scripts: bool = False):
+        self.script_engine = script_engine(allow_scripts)
         config = dict(SPIFF_CONFIG)
         config[BpmnWorkflow] = SpecFreeWorkflowConverter
         registry = BpmnWorkflowSerializer.configure(config)
@@ -55,6 +59,9 @@ class WorkflowStore:
         return (self._serializer.from_dict(dct["spec"]),
                 {k: self._serializer.from_dict(v) for k, v in dct.get("subprocess_specs", {}).items()})
 
+    def new_workflow(self, spec, subprocess_specs) -> BpmnWorkflow:
+        return BpmnWorkflow(spec, subprocess_specs, script_engine=self.script_engine)
+
     def workflow_to_dict(self, workflow) -> dict:
         dct = self._serializer.to_dict(workflow)
         dct[self._serializer.VERSION_KEY] = self.version
@@ -63,4 +70,6 @@ class WorkflowStore:
     def workflow_from_dict(self, dct: dict, spec, subprocess_specs):
         dct = dict(dct)
         dct.pop(self._serializer.VERSION_KEY, None)
-        return self._serializer.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
+        workflow = self._serializer.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
+        workflow.script_engine = self.script_engine  # not serialized: re-attached on every restore
+        return workflow

@@ -184,13 +184,14 @@ class FormVersion:
     id: int
     steps: dict
     forms: dict
+    facts: dict
 
 
 class InstanceStore:
     """Specs, step metadata and workflows of instances, cached where that is safe."""
 
-    def __init__(self, workflow_cache_size: int = 512):
-        self.serializer = WorkflowStore()
+    def __init__(self, workflow_cache_size: int = 512, allow_scripts: bool = False):
+        self.serializer = WorkflowStore(allow_scripts=allow_scripts)
         self._specs: dict[int, tuple] = {}
         self._form_versions: dict[int, FormVersion] = {}
         self._lane_groups: dict[tuple[int, str], int] = {}
@@ -211,10 +212,19 @@ class InstanceStore:
         """What completing a step needs of its version (steps, forms), read once per version."""
         fv = self._form_versions.get(version_id)
         if fv is None:
-            row = session.execute(select(ProcessVersion.steps, ProcessVersion.forms)
+            row = session.execute(select(ProcessVersion.steps, ProcessVersion.forms, ProcessVersion.facts)
                                   .where(ProcessVersion.id == version_id)).one()
-            fv = self._form_versions[version_id] = FormVersion(version_id, row.steps, row.forms)
+            fv = self._form_versions[version_id] = FormVersion(version_id, row.steps, row.forms,
+                                                               row.facts or self._derive_facts(session, version_id))
         return fv
+
+    @staticmethod
+    def _derive_facts(session: Session, version_id: int) -> dict:
+        """Facts of a version deployed before they were stored (migration 0008): read from its BPMN."""
+        from .bpmn import facts_from_xml
+        row = session.execute(select(ProcessVersion.bpmn_xml, ProcessVersion.process_id, ProcessVersion.steps)
+                              .where(ProcessVersion.id == version_id)).one()
+        return facts_from_xml(row.bpmn_xml, row.process_id, row.steps)
 
     def cached_form_version(self, version_id: int) -> FormVersion | None:
         return self._form_versions.get(version_id)
@@ -245,7 +255,7 @@ class InstanceStore:
     # ---- workflows -------------------------------------------------------------------------
     def new_workflow(self, session: Session, version_id: int) -> BpmnWorkflow:
         spec, subprocess_specs = self.spec(session, version_id)
-        return BpmnWorkflow(spec, subprocess_specs)
+        return self.serializer.new_workflow(spec, subprocess_specs)
 
     def workflow(self, session: Session, tx: SqlTx, instance_id: int, lock_version: int,
                  version_id: int) -> BpmnWorkflow:

@@ -22,7 +22,7 @@ from .models import ProcessInstance
 from . import mirror as mirroring
 from .sqltx import SqlTx, Stmt
 from .store import LOCK_INSTANCE_SKIP, OPEN_TASKS, TaskIds, head_of, unit_of_work
-from .uow import UnitOfWork
+
 
 if TYPE_CHECKING:
     from .runtime import Runtime

@@ -8,6 +8,7 @@ registered by the factory directly.
 BLUEPRINTS: list[str] = []
 BLUEPRINTS.append("webui.dashboard:bp")
 BLUEPRINTS.append("webui.notifications:bp")
+BLUEPRINTS.append("webui.admin:bp")
 BLUEPRINTS.append("webui.health:bp")
 BLUEPRINTS.append("webui.api:bp")
 BLUEPRINTS.append("webui.tokens:bp")

@@ -22,10 +22,14 @@ def _cards():
     result = []
     for d in definitions:
         card = cards.get(d.id, {})
-        steps = sorted((card.get("sop") or {}).get("steps", {}).items(), key=lambda kv: kv[1].get("no", 0))
-        actors = list(dict.fromkeys(s.get("actor") for _id, s in steps if s.get("actor")))
-        total = sum(s.get("mutu_baku_minutes") or 0 for _id, s in steps)
-        result.append({"key": d.key, "name": d.name, "sop": card.get("sop") or {}, "steps": steps,
+        sop = card.get("sop") or {}
+        # Actors, order and Mutu Baku are the BPMN's (the version's steps); sop.json adds the texts.
+        steps = sorted((card.get("steps") or {}).items(), key=lambda kv: kv[1].get("no") or 0)
+        rows = [{**(sop.get("steps") or {}).get(sid, {}), "no": s.get("no"), "actor": s.get("lane"),
+                 "mutu_baku_minutes": s.get("mutu_baku_minutes") or 0} for sid, s in steps]
+        actors = list(dict.fromkeys(r["actor"] for r in rows if r["actor"]))
+        total = sum(r["mutu_baku_minutes"] for r in rows)
+        result.append({"key": d.key, "name": d.name, "sop": sop, "steps": [(r["no"], r) for r in rows],
                        "actors": actors, "total_minutes": total, "version": card.get("version")})
     return result
 

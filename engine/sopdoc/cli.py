@@ -1,4 +1,4 @@
-"""`lajur import-sop` and `lajur export-sop`, registered on the `lajur` group by engine/cli.py."""
+"""`lajur import-sop` and `lajur export-sop`, registered on the `lajur` group by engine/cli/sopdoc.py."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -81,9 +81,9 @@ def sop_card(doc: SopDocument, key: str, process_id: str, office_code: str, offi
     card["supervisor_lanes"] = []
     card["steps"] = {}
     for s in doc.steps:
-        entry = {"no": s.no, "text": s.text, "actor": s.actor, "requirements_text": s.requirements,
-                 "requirements": [s.requirements] if s.requirements else [], "output": s.output,
-                 "mutu_baku_minutes": s.minutes}
+        # the step's number, actor (lane) and Mutu Baku are the BPMN's (one source for each fact)
+        entry = {"text": s.text, "requirements_text": s.requirements,
+                 "requirements": [s.requirements] if s.requirements else [], "output": s.output}
         if s.note:
             entry["note"] = s.note
         card["steps"][f"step{s.no}"] = entry

@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 
 import click
 
-from . import tokens
-from .accounts import office_by_code, user_by_name
-from .cli import main, services
+from .. import tokens
+from ..accounts import office_by_code, user_by_name
+from .app import main, services
 
 
 @main.group("token")

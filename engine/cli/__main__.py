@@ -1,0 +1,4 @@
+"""`python -m engine.cli`: the same command as the `lajur` script."""
+from . import main
+
+main()
