@@ -71,6 +71,8 @@ def make_app(settings: Settings | None = None) -> Celery:
             # (last run "long ago": due when beat starts, as the schedule is not kept across restarts)
             "lajur-dashboard-rollup": {"task": "workers.tasks.build_rollup", "schedule": 3600.0,
                                        "last_run_at": datetime(2000, 1, 1, tzinfo=timezone.utc)},
+            # uploads no step refers to, after their grace period (engine.attachments.prune)
+            "lajur-prune-files": {"task": "workers.tasks.prune_files", "schedule": 3600.0},
             "lajur-tick": {
                 "task": "workers.tasks.tick",
                 "schedule": settings.tick_seconds,

@@ -94,3 +94,16 @@ def build_rollup() -> dict:
     if any(built.values()):
         log.info("dashboard rollup: %s", built)
     return built
+
+
+@app.task(name="workers.tasks.prune_files", acks_late=True, ignore_result=True)
+def prune_files() -> int:
+    """Remove evidence files no step refers to after their grace period (engine/attachments.py);
+    the same as `lajur files prune`. Hourly: a run handles up to 500 files."""
+    from engine.attachments import prune
+    svc = _process.get()
+    with svc.sessions.begin() as session:
+        removed = prune(session, svc.settings.data_dir, svc.runtime.clock())
+    if removed:
+        log.info("files: %d unreferenced upload(s) removed", removed)
+    return removed

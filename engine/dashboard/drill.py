@@ -71,6 +71,6 @@ def drill(session: Session, filters: Filters, figure: str, now: datetime, *, wee
         due, done = as_utc(r.due_at), as_utc(r.completed_at)
         rows.append(DrillRow(r.id, r.instance_id, r.subject, r.instance_status, sop.office_code, sop.key, sop.name,
                              r.bpmn_id, r.name, r.state, r.full_name, as_utc(r.ready_at), due, done,
-                             r.working_minutes, r.mutu_baku_minutes, is_late(due, done, r.paused_at is not None, now),
+                             r.working_minutes, r.mutu_baku_minutes, is_late(due, done, r.paused_at, now),
                              r.paused_at is not None, sop.tz))
     return DrillResult(rows, int(total or 0), figure)

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from ..sla import finished_late_sql, is_finished_late, is_overdue, overdue_sql
 from ..models import HumanTask, Office, ProcessDefinition, ProcessInstance, ProcessVersion
 from .filters import Filters
 from .rows import Sop
@@ -66,8 +67,8 @@ def is_pg(session: Session) -> bool:
 # ---- SLA states (one definition) -------------------------------------------------------------
 
 def late_open(now: datetime):
-    """An open step past its due time, its clock running."""
-    return and_(ht.c.paused_at.is_(None), ht.c.due_at < now)
+    """An open step past its due time, its clock running (engine.sla's one definition)."""
+    return overdue_sql(ht.c, now)
 
 
 def due_soon(now: datetime):
@@ -79,14 +80,12 @@ def on_time():
 
 
 def late_completed():
-    return ht.c.completed_at > ht.c.due_at
+    return finished_late_sql(ht.c)
 
 
-def is_late(due: datetime | None, done: datetime | None, paused: bool, now: datetime) -> bool:
-    """The same rules for one row in Python (drill-down rows carry it)."""
-    if due is None:
-        return False
-    return done > due if done is not None else (not paused and due < now)
+def is_late(due: datetime | None, done: datetime | None, paused_at: datetime | None, now: datetime) -> bool:
+    """The same rules for one row in Python (drill-down rows carry it): engine.sla's."""
+    return is_finished_late(due, done) if done is not None else is_overdue("ready", due, paused_at, now)
 
 
 # ---- scope -----------------------------------------------------------------------------------

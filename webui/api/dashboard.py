@@ -1,13 +1,13 @@
-"""Dashboard figures: the same tables as the dashboard's CSV export (engine.stats via the
+"""Dashboard figures: the same tables as the dashboard's CSV export (engine.dashboard via the
 dashboard's one page -> tables mapping), for supervisors of an office."""
 from __future__ import annotations
 
 from datetime import date
 
-from engine import stats
-from engine.errors import Forbidden
+from engine import access, dashboard
 
-from .. import dashboard as web_dashboard
+from ..dashboard.filters import Params
+from ..dashboard.views import page_data
 from .base import bp, now, responses, services, spec, user
 from .schemas import Dashboard, DashboardQuery, Table
 
@@ -15,14 +15,9 @@ PAGES = ("overview", "officers", "trends")
 
 
 def _office_scope() -> int | None:
-    """The dashboard's rule (webui.dashboard._office_scope): a supervisor sees their office,
-    the regency admin every office."""
-    me = user()
-    if "admin" in me.roles:
-        return None
-    if "supervisor" in me.roles and me.office_id is not None:
-        return me.office_id
-    raise Forbidden("the dashboard is for supervisors")
+    """The dashboard's one rule (engine.access.dashboard_office): a supervisor sees their
+    office, the regency admin every office."""
+    return access.dashboard_office(access.Actor.of_view(user()), None)
 
 
 def _cell(value):
@@ -38,14 +33,14 @@ def figures(page: str, query: DashboardQuery):
     at = now()
     start, end = query.start, query.end
     if start is None and end is None:
-        start, end = stats.default_period(at)
+        start, end = dashboard.default_period(at)
     start = start or end
     end = end or start
     if end < start:
         start, end = end, start
-    filters = stats.Filters(office_id=_office_scope(), start=start, end=end)
+    filters = dashboard.Filters(office_id=_office_scope(), start=start, end=end)
     with services().sessions() as db:
-        tables = web_dashboard._page_data(page, filters, at, db)["tables"]
+        tables = page_data(page, Params(filters), at, db)["tables"]
     return Dashboard(page=page, start=start, end=end,
                      tables=[Table(name=name, columns=list(t.columns), rows=[[_cell(v) for v in r] for r in t.rows])
                              for name, t in tables.items()])

@@ -18,7 +18,8 @@ from flask import abort, request
 from flask_login import current_user
 from sqlalchemy import select
 
-from engine import dashboard
+from engine import access, dashboard
+from engine.errors import Forbidden
 from engine.dashboard.zones import DEFAULT_TZ
 from engine.models import Office, ProcessDefinition, ProcessVersion, User, user_group
 
@@ -43,12 +44,11 @@ class Params:
 
 def office_scope(errors: dict[str, str]) -> int | None:
     """The office whose figures this user may see; None = the whole regency (admins only)."""
-    if current_user.has_role("admin"):
-        return _int("office", errors)
-    if current_user.has_role("supervisor") and current_user.office_id is not None:
-        _int("office", errors)  # ignored for a supervisor, but still checked
-        return current_user.office_id
-    abort(403)
+    requested = _int("office", errors)  # checked for everyone, used for an admin only
+    try:
+        return access.dashboard_office(access.Actor.of_view(current_user), requested)
+    except Forbidden:
+        abort(403)
 
 
 def _text(name: str, errors: dict[str, str]) -> str | None:
