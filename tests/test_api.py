@@ -47,7 +47,7 @@ def test_a_step_from_start_to_the_next_lane(app, services):
     task_id = started["open_tasks"][0]
     r = client.get(f"/api/v1/tasks/{task_id}", headers=bearer(penerima))
     assert r.status_code == 200 and r.json["may_act"] and r.json["form_schema"]["type"] == "object"
-    assert r.json["sop_step"]["actor"] == "Petugas Penerima Berita/Informasi"
+    assert r.json["lane"] == "Petugas Penerima Berita/Informasi" and r.json["sop_step"]["requirements"]
     etag = r.headers["ETag"]
     assert client.post(f"/api/v1/tasks/{task_id}/claim", headers={**bearer(penerima), "If-Match": etag}).status_code == 200
     # the claim changed the step: the old ETag is stale now, and a stale write changes nothing
