@@ -7,7 +7,7 @@ site offline. nginx in front reads every request completely and buffers every re
 so gunicorn only ever sees whole requests from a local, fast peer (see
 engine/nginx.conf.template, the one place the front's rules are written).
 
-Layout in the data directory: run/nginx.conf (rendered), run/gunicorn.sock (the app,
+Layout in the data directory: run/<port>/nginx.conf (rendered), run/<port>.sock (the app,
 reachable only through the socket's file permissions), run/* temp dirs, log/*.log.
 No Flask import here: this module only writes a file and supervises two programs.
 """
@@ -50,11 +50,15 @@ def render(template: str, values: dict[str, str]) -> str:
 
 
 def write_config(data_dir: Path, host: str, port: int, workers: str = "auto") -> tuple[Path, Path]:
-    """Render the front's config into data_dir/run; return (config path, gunicorn socket path)."""
-    run_dir, log_dir = Path(data_dir) / "run", Path(data_dir) / "log"
+    """Render the front's config into data_dir/run/<port>; return (config path, gunicorn socket path
+    data_dir/run/<port>.sock).
+
+    One run directory per port: several web nodes may share a data directory (and its
+    evidence files), and each needs its own nginx pid, temp files and gunicorn socket."""
+    run_dir, log_dir = Path(data_dir) / "run" / str(port), Path(data_dir) / "log"
     for d in (run_dir, log_dir):
         d.mkdir(parents=True, exist_ok=True)
-    socket = run_dir / "gunicorn.sock"
+    socket = run_dir.parent / f"{port}.sock"  # short: a unix socket path has ~100 bytes
     if len(str(socket)) > 100:
         raise LajurError(f"data directory path too long for a unix socket: {socket}")
     user_directive = ""
@@ -83,7 +87,7 @@ def serve(data_dir: Path, host: str, port: int, workers: int = 2) -> int:
         socket.unlink()
     env = dict(os.environ, LAJUR_PROXY_HOPS="1")  # the app reads the client address from X-Forwarded-For
     app = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:webui.gunicorn_conf", "-w", str(workers), "-b", f"unix:{socket}",
-                            "--umask", "0o077", "--control-socket", str(config.parent / "gunicorn.ctl"),
+                            "--umask", "0o077", "--control-socket", str(socket.with_suffix(".ctl")),
                             "--access-logfile", "-", "webui.wsgi:app"], env=env)
     front = subprocess.Popen([nginx, "-c", str(config), "-p", str(config.parent)])
     children = (app, front)

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 WEBUI = Path(__file__).resolve().parent.parent / "webui"
 PARAM = re.compile(r"""(?:args|form|values|files)\.(?:get|getlist)\(\s*f?["']([A-Za-z_][\w]*)""")
 # names read through a helper (`_date_arg("start")`) rather than request.args directly
-HELPER_PARAM = re.compile(r"""_\w*arg\(\s*["']([A-Za-z_]\w*)""")
+HELPER_PARAM = re.compile(r"""_\w*(?:arg|date|int)\(\s*["']([A-Za-z_]\w*)""")
 TEN_MB = "x" * (10 * 1024 * 1024)
 VALUES = ["\x00", "a\x00b", "x" * 600, str(2 ** 70), "9" * 5000, "-1", "0", "abc", "1.5", "NaN", "0001-01-01",
           "9999-12-31", "2026-02-30", "<script>", "../../etc/passwd"]
@@ -47,7 +47,7 @@ def backend():
 
 def parameter_names() -> set[str]:
     names = set()
-    for path in WEBUI.glob("*.py"):
+    for path in WEBUI.rglob("*.py"):
         source = path.read_text(encoding="utf-8")
         names |= set(PARAM.findall(source)) | set(HELPER_PARAM.findall(source))
     return names - {"name"}

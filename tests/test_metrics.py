@@ -92,9 +92,24 @@ def test_metrics_only_for_loopback_or_the_token(services, users):
     assert ok.status_code == 200 and b"lajur_outbox_depth" in ok.data
 
 
-def _worker_pids(master: int) -> list[int]:
-    with open(f"/proc/{master}/task/{master}/children") as f:
-        return [int(p) for p in f.read().split()]
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _worker_pids(lajur_web: int) -> list[int]:
+    """gunicorn's workers: the children of the gunicorn master that `lajur web` runs beside nginx."""
+    for pid in _children(lajur_web):
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+        except FileNotFoundError:
+            continue
+        if b"gunicorn" in cmdline:
+            return _children(pid)
+    return []
 
 
 @pytest.mark.slow
@@ -106,7 +121,9 @@ def test_multiprocess_totals_under_gunicorn_survive_a_killed_worker(services, de
     stale.mkdir(parents=True)
     (stale / "counter_999999.db").write_bytes(b"left by an earlier run")  # must not be added up
     env = {**os.environ, "LAJUR_DATABASE_URL": services.settings.database_url, "LAJUR_DATA_DIR": str(data_dir),
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), "LAJUR_METRICS_TOKEN": "rahasia-metrik"}
+    # `lajur web` serves through nginx, which forwards every request: a scrape needs the token
+    scrape = {"Authorization": "Bearer rahasia-metrik"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = open(tmp_path / "gunicorn.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "web", "--port", str(port), "--workers", "2"],
@@ -121,7 +138,7 @@ def test_multiprocess_totals_under_gunicorn_survive_a_killed_worker(services, de
         wait_for(up, 30, "gunicorn")
         wait_for(lambda: len(_worker_pids(proc.pid)) == 2, 15, "two gunicorn workers")
         healthz = {"route": "/healthz", "method": "GET", "status": "200"}
-        before = value(samples(requests.get(f"{base}/metrics", timeout=5).text), "lajur_http_requests_total",
+        before = value(samples(requests.get(f"{base}/metrics", headers=scrape, timeout=5).text), "lajur_http_requests_total",
                        **healthz)  # the probes of up() (one that timed out client-side still counts)
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(8) as pool:  # concurrent: usually both workers serve some
@@ -131,7 +148,7 @@ def test_multiprocess_totals_under_gunicorn_survive_a_killed_worker(services, de
         assert "counter_999999.db" not in files
         served = [pid for pid in _worker_pids(proc.pid) if f"gauge_livesum_{pid}.db" in files]
         assert served, files
-        found = samples(requests.get(f"{base}/metrics", timeout=5).text)
+        found = samples(requests.get(f"{base}/metrics", headers=scrape, timeout=5).text)
         assert value(found, "lajur_http_requests_total", **healthz) == before + 39
         victim = served[0]
         os.kill(victim, signal.SIGKILL)
@@ -139,7 +156,7 @@ def test_multiprocess_totals_under_gunicorn_survive_a_killed_worker(services, de
                  "gunicorn to replace the killed worker")
         wait_for(lambda: not (stale / f"gauge_livesum_{victim}.db").exists(), 10,
                  "the dead worker's live gauge to be cleaned")
-        found = samples(requests.get(f"{base}/metrics", timeout=5).text)
+        found = samples(requests.get(f"{base}/metrics", headers=scrape, timeout=5).text)
         # the dead worker's requests still count; its in-progress gauge does not
         assert value(found, "lajur_http_requests_total", **healthz) == before + 39
         assert value(found, "lajur_http_requests_in_progress") == 0

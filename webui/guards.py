@@ -77,10 +77,13 @@ def init_app(app) -> None:
 def _past_64_bits(value: str) -> bool:
     """A query number no 64-bit column can hold (every id, page and filter here is one)."""
     digits = value[1:] if value[:1] in "+-" else value
-    return digits.isdigit() and (len(digits) > 19 or int(digits) > MAX_ID)
+    return digits.isascii() and digits.isdigit() and (len(digits) > 19 or int(digits) > MAX_ID)
 
 
 def _refused(name: str, status: int):
+    if request.path.startswith("/api/"):  # the API answers in problem details (RFC 9457)
+        from .api.problems import problem
+        return problem(status, f"{name[:64]!r}: a NUL byte, a value that is too long, or a number past 64 bits")
     return render_error(status, title=_("Isian tidak valid"),
                         message=_("Isian %(name)s berisi karakter yang tidak diizinkan atau terlalu panjang.",
                                   name=name.replace("\x00", "")[:64]))

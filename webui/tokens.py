@@ -18,9 +18,16 @@ from engine.models import User
 
 from . import current_services, flash
 from .auth import login_required
+from .guards import MAX_ID
 from .i18n import _
 
 bp = Blueprint("tokens", __name__)
+
+
+def _form_int(name: str) -> int | None:
+    """A whole number from the form, or None when missing, not a number or past 64 bits."""
+    value = request.form.get(name, type=int)
+    return value if value is not None and -MAX_ID <= value <= MAX_ID else None
 
 
 def _owner(user_id: int | None) -> int:
@@ -58,12 +65,12 @@ def index():
 @bp.post("/profile/tokens")
 @login_required
 def create():
-    owner = _owner(request.form.get("user_id", type=int))
+    owner = _owner(_form_int("user_id"))
     try:
         with current_services().sessions.begin() as db:
             _row, secret = tokens.create_token(db, db.get(User, owner), request.form.get("name", ""),
                                                request.form.get("scope", ""),
-                                               request.form.get("days", type=int) or 0, datetime.now(timezone.utc))
+                                               _form_int("days") or 0, datetime.now(timezone.utc))
     except FormInvalid as exc:
         return _page(errors=exc.errors, status=422)
     return _page(new_token=secret)  # shown this once; never stored in the clear
@@ -72,7 +79,7 @@ def create():
 @bp.post("/profile/tokens/<int:token_id>/revoke")
 @login_required
 def revoke(token_id: int):
-    owner = _owner(request.form.get("user_id", type=int))
+    owner = _owner(_form_int("user_id"))
     with current_services().sessions.begin() as db:
         tokens.revoke_token(db, owner, token_id, datetime.now(timezone.utc))
     flash(_("Token dicabut; aplikasi yang memakainya tidak bisa masuk lagi."), "info")
