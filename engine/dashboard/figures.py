@@ -22,7 +22,6 @@ from .rollup import ensure_rollup
 from .rows import OfficeRow, OfficerRow, OfficerStep, StepRow, rate
 from .scope import (
     Scope, completed_conds, count_if, due_soon, ht, is_pg, late_open, old_step, on_time, open_conds, pv, resolve,
-    step_order,
 )
 
 

@@ -130,8 +130,6 @@ def link_args(filters: dashboard.Filters, **extra) -> dict:
 def choices(session, filters: dashboard.Filters) -> dict:
     """Options of the filter form, limited to what the user may see, by name (not by code):
     SOPs, their steps as "1. Terima berita" grouped by SOP, officers and (admins) offices."""
-    from engine.models import ProcessDefinition, ProcessVersion, User, user_group
-
     defs = select(ProcessDefinition).order_by(ProcessDefinition.name)
     users = (select(User).where(User.active.is_(True), User.id.in_(select(user_group.c.user_id)))
              .order_by(User.full_name))
