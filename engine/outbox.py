@@ -24,7 +24,7 @@ from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import Settings
-from .tick import _TickCache
+from .tick import TickCache
 from .models import Delivery, HumanTask, Notification, Office, ProcessInstance, User
 from .notify import (OUTSIDE_CHANNELS, Facts, NotSent, Outgoing, Sender, SendError, locale_of, parse_channels,
                      webhook_payload)
@@ -87,7 +87,7 @@ def claim_many(sessions: sessionmaker[Session], settings: Settings, delivery_ids
                    Notification.office_id, User.email)
             .join(User, User.id == Notification.user_id)
             .where(Notification.id.in_({r.notification_id for r in rows})))}
-        cache = _TickCache(session, CalendarCache(), settings)
+        cache = TickCache(session, CalendarCache(), settings)
         claimed = []
         for row in sorted(rows, key=lambda r: r.id):
             n = notes[row.notification_id]
@@ -234,7 +234,7 @@ def create_test_notification(session: Session, settings: Settings, user: User, n
                      subject=subject, body=text, link=link, created_at=now,
                      payload={"webhook": webhook_payload(facts, recipient, text, event="test")})
     session.add(n)
-    cache = _TickCache(session, CalendarCache(), settings)
+    cache = TickCache(session, CalendarCache(), settings)
     out = []
     for channel in OUTSIDE_CHANNELS:
         if channel not in channels or (channel == "email" and not user.email):

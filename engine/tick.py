@@ -31,7 +31,7 @@ from .uow import UnitOfWork
 
 
 @dataclass
-class _TickCache:
+class TickCache:
     """Lookups shared by the deadlines of one tick transaction."""
 
     session: Session
@@ -101,7 +101,7 @@ class _TickCache:
         return self.webhooks[office_id]
 
 
-def recipients(cache: _TickCache, task: HumanTask, to: Iterable[str]) -> list[User]:
+def recipients(cache: TickCache, task: HumanTask, to: Iterable[str]) -> list[User]:
     """Resolve policy recipients to active users, in order, without duplicates."""
     found: dict[int, User] = {}
     for r in to:
@@ -123,7 +123,7 @@ def recipients(cache: _TickCache, task: HumanTask, to: Iterable[str]) -> list[Us
     return list(found.values())
 
 
-def facts_for(cache: _TickCache, task: HumanTask, level: str, seq: int, user: User, now: datetime,
+def facts_for(cache: TickCache, task: HumanTask, level: str, seq: int, user: User, now: datetime,
               link_base: str) -> Facts:
     version, sop_name = cache.version(task.version_id)
     office = cache.office(task.office_id)
@@ -141,7 +141,7 @@ def facts_for(cache: _TickCache, task: HumanTask, level: str, seq: int, user: Us
                  recipient_name=user.full_name, timezone=office.timezone)
 
 
-def _fire(cache: _TickCache, uow: UnitOfWork, d: Deadline, task: HumanTask, now: datetime) -> list[Delivery]:
+def _fire(cache: TickCache, uow: UnitOfWork, d: Deadline, task: HumanTask, now: datetime) -> list[Delivery]:
     """Turn one due deadline into notifications and deliveries; schedule the next repeat."""
     session, settings = cache.session, cache.settings
     uow.deadline(d.id, {"status": "done", "fired_at": now})
@@ -221,7 +221,7 @@ def fire_due(sessions: sessionmaker[Session], settings: Settings, calendars: Cal
             uow.known_head(instance_id, head)
         task_ids = {d.human_task_id for d in due}
         tasks = {t.id: t for t in session.scalars(select(HumanTask).where(HumanTask.id.in_(task_ids)))}
-        cache = _TickCache(session, calendars, settings)
+        cache = TickCache(session, calendars, settings)
         # what every deadline of the batch needs, in two queries instead of two per row
         cache.subjects.update(session.execute(select(ProcessInstance.id, ProcessInstance.subject).where(
             ProcessInstance.id.in_({t.instance_id for t in tasks.values()}))).all())
@@ -235,7 +235,7 @@ def fire_due(sessions: sessionmaker[Session], settings: Settings, calendars: Cal
         return fired, cancelled, [x.id for x in deliveries]
 
 
-def _fire_batch(cache: _TickCache, uow: UnitOfWork, due: list[Deadline], tasks: dict, now: datetime,
+def _fire_batch(cache: TickCache, uow: UnitOfWork, due: list[Deadline], tasks: dict, now: datetime,
                 deliveries: list[Delivery]) -> tuple[int, int]:
     fired = cancelled = 0
     for d in due:
