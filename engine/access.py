@@ -16,6 +16,8 @@ The rules:
   it, or a supervisor of the office.
 - change an office's calendar: an admin, or a supervisor of that office (None: the console).
 - deploy: a process owner of the office (None: the console operator).
+- an SOP's process page (versions, diff) and moving its running instances between versions:
+  a process owner of the office (None: the console operator); another office's is not seen.
 - the dashboard and every open step of the office: supervisors of the office; admins for
   any office or the whole regency.
 """
@@ -183,6 +185,20 @@ def may_deploy(actor: Actor | None, office_id: int) -> bool:
 def check_deploy(actor: Actor | None, office_id: int) -> None:
     if not may_deploy(actor, office_id):
         raise Forbidden("only a process owner of this office may deploy its processes")
+
+
+def may_manage_process(actor: Actor | None, office_id: int) -> bool:
+    """The process page of an office's SOPs and migrating their running instances (engine/migration.py)."""
+    return actor is None or (actor.has_role("process_owner") and actor.office_id == office_id)
+
+
+def check_manage_process(actor: Actor | None, office_id: int) -> None:
+    if actor is None:
+        return
+    if actor.office_id != office_id:
+        raise OtherOffice("this SOP belongs to another office")
+    if not may_manage_process(actor, office_id):
+        raise Forbidden("only a process owner of this office may manage its SOPs' versions and instances")
 
 
 def may_administer(actor: Actor | None, office_id: int) -> bool:

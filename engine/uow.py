@@ -11,7 +11,7 @@ writes here, and this module alone writes the rows of those tables:
 | `deadline` | `UnitOfWork.add_deadlines`, `UnitOfWork.deadlines` (all of a step's), `UnitOfWork.deadline` (one) |
 | `task_pause` | `UnitOfWork.pause_opened`, `UnitOfWork.pause_closed` |
 | `delivery` (cancel only) | `UnitOfWork.cancel_deliveries` |
-| `process_instance` | `UnitOfWork.new_instance`, `UnitOfWork.instance` (guarded by `lock_version`) |
+| `process_instance` | `UnitOfWork.new_instance`, `UnitOfWork.instance` (guarded by `lock_version`; with `version_id` it also moves the instance to another version of its SOP, engine/migration.py) |
 
 Usage, inside the caller's transaction (a Session from `sessionmaker.begin()`)::
 
@@ -86,6 +86,12 @@ WRITE_INSTANCE = Stmt(update(_INSTANCE).where(_INSTANCE.c.id == bindparam("insta
                       .values(state=bindparam("state"), status=bindparam("status"),
                               completed_at=bindparam("completed_at"), next_timer_at=bindparam("next_timer_at"),
                               audit_hash=bindparam("audit_hash"), lock_version=_INSTANCE.c.lock_version + 1))
+# the same, moving the instance to another version of its SOP (engine/migration.py)
+MOVE_INSTANCE = Stmt(update(_INSTANCE).where(_INSTANCE.c.id == bindparam("instance"),
+                                             _INSTANCE.c.lock_version == bindparam("seen"))
+                     .values(state=bindparam("state"), status=bindparam("status"), version_id=bindparam("version_id"),
+                             completed_at=bindparam("completed_at"), next_timer_at=bindparam("next_timer_at"),
+                             audit_hash=bindparam("audit_hash"), lock_version=_INSTANCE.c.lock_version + 1))
 # the head of an audit chain: read under its owner's lock, moved on only from the head read
 HEADS = {"instance": Stmt(select(_INSTANCE.c.audit_hash).where(_INSTANCE.c.id == bindparam("owner"))
                           .with_for_update()),
@@ -208,10 +214,13 @@ class UnitOfWork:
         self.known_head(row["id"], None)
 
     def instance(self, instance_id: int, seen: int, *, state: dict, status: str, completed_at: datetime | None,
-                 next_timer_at: datetime | None) -> None:
-        """The instance's state, written last and only if its `lock_version` is still `seen`."""
+                 next_timer_at: datetime | None, version_id: int | None = None) -> None:
+        """The instance's state, written last and only if its `lock_version` is still `seen`;
+        with `version_id`, the instance now runs on that version of its SOP (a migration)."""
         self._instance = {"instance": instance_id, "seen": seen, "state": state, "status": status,
                           "completed_at": completed_at, "next_timer_at": next_timer_at}
+        if version_id is not None:
+            self._instance["version_id"] = version_id
 
     # ---- sending -----------------------------------------------------------------------------
     def flush(self) -> None:
@@ -226,7 +235,7 @@ class UnitOfWork:
             batch.append((MOVE_HEAD[name], {"owner": owner, "previous": previous, "head": head}))
             guards.append("the audit trail of this process changed meanwhile; reload it")
         if self._instance is not None:
-            batch.append((WRITE_INSTANCE, self._instance))
+            batch.append((MOVE_INSTANCE if "version_id" in self._instance else WRITE_INSTANCE, self._instance))
             guards.append("this process changed meanwhile (someone else completed a step); reload it")
         self._writes, self._audits, self._instance = [], [], None
         for (count, _), guard in zip(self.tx.batch(batch), guards):

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from .accounts import office_by_code
 from .bpmn import BPMN_NS, NS
 from .errors import NotFound
-from .models import ProcessDefinition, ProcessInstance, ProcessVersion, User
+from .models import AuditEvent, ProcessDefinition, ProcessInstance, ProcessVersion, User
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,20 @@ class VersionRow:
     content_hash: str
     latest: bool
     counts: dict[str, int]  # instance status -> count
+    note: str | None = None  # the change note it was published with (the studio's `process_published` audit row)
+
+    @property
+    def running(self) -> int:
+        return self.counts.get("running", 0)
+
+    @property
+    def done(self) -> int:
+        return self.counts.get("completed", 0)
+
+    @property
+    def incident(self) -> int:
+        """Instances stopped by a run-time error (status `incident`)."""
+        return self.counts.get("incident", 0)
 
 
 def definition(session: Session, office_code: str, key: str) -> ProcessDefinition:
@@ -48,7 +62,19 @@ def list_versions(session: Session, office_code: str, key: str) -> list[VersionR
                                   User.username, ProcessVersion.content_hash)
                            .outerjoin(User, User.id == ProcessVersion.deployed_by_id)
                            .where(ProcessVersion.definition_id == d.id).order_by(ProcessVersion.version))
-    return [VersionRow(v, at, by, h, vid == d.latest_version_id, counts.get(vid, {})) for vid, v, at, by, h in rows]
+    notes = change_notes(session, d)
+    return [VersionRow(v, at, by, h, vid == d.latest_version_id, counts.get(vid, {}), notes.get(v))
+            for vid, v, at, by, h in rows]
+
+
+def change_notes(session: Session, d: ProcessDefinition) -> dict[int, str]:
+    """version -> the change note it was published with, from the office's audit rows."""
+    notes = {}
+    for data in session.scalars(select(AuditEvent.data).where(AuditEvent.office_id == d.office_id,
+                                                              AuditEvent.kind == "process_published")):
+        if isinstance(data, dict) and data.get("key") == d.key and data.get("note"):
+            notes[data.get("version")] = str(data["note"])
+    return notes
 
 
 def _version(session: Session, d: ProcessDefinition, number: int) -> ProcessVersion:
