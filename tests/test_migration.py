@@ -209,3 +209,19 @@ def test_cli_dry_run_then_apply(services, demo, world, tmp_path):
     assert out.rstrip().endswith("moved 4, stayed 1, failed 0")
     versions = lajur("versions", "dpmk", DPMK).stdout.splitlines()
     assert "running 1, done 1, incident 0" in versions[0] and "running 4, done 0, incident 0" in versions[1]
+
+
+def test_an_instance_in_incident_is_counted_and_moves_in_incident(services, demo, world):
+    """The incidents contract: an instance stopped by a run-time error has status `incident`."""
+    with services.engine.begin() as conn:
+        conn.execute(text("UPDATE process_instance SET status = 'incident' WHERE id = :i"), {"i": world["step4"]})
+    from engine.versions import list_versions
+    with services.sessions() as session:
+        v1 = list_versions(session, "dpmk", DPMK)[0]
+    assert (v1.running, v1.done, v1.incident) == (4, 1, 1)
+    report = migration.apply(services.runtime, None, "dpmk", DPMK, 1, 2)
+    moved = {i.id: (i.status, i.outcome) for i in report.instances}
+    assert moved[world["step4"]] == ("incident", "moved")
+    with services.sessions() as session:
+        instance = session.get(ProcessInstance, world["step4"])
+        assert instance.status == "incident" and instance.version.version == 2
