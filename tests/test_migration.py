@@ -225,3 +225,26 @@ def test_an_instance_in_incident_is_counted_and_moves_in_incident(services, demo
     with services.sessions() as session:
         instance = session.get(ProcessInstance, world["step4"])
         assert instance.status == "incident" and instance.version.version == 2
+
+
+def test_a_paused_step_stays_paused_with_held_reminders_and_resumes_on_the_new_mutu_baku(services, demo, world):
+    from datetime import timedelta
+    rt = services.runtime
+    task = open_task(services, world["step2-open"])
+    rt.pause(demo["dpmk.kasubbag"], task.id, "menunggu revisi press release")
+    rt.clock = lambda: MONDAY + timedelta(minutes=5)
+    migration.apply(rt, demo["dpmk.pemilik"], "dpmk", DPMK, 1, 2)
+    with services.sessions() as session:
+        moved = session.get(HumanTask, task.id)
+        assert moved.mutu_baku_minutes == 20 and moved.paused_at is not None
+        statuses = {d.level: d.status for d in session.scalars(select(Deadline).where(Deadline.human_task_id == task.id))}
+        assert statuses == {"warn": "held", "breach": "held"}
+        assert session.get(ProcessInstance, world["step2-open"]).next_timer_at.year == 9999  # the timer waits
+    rt.clock = lambda: MONDAY + timedelta(minutes=12)
+    due = rt.resume(demo["dpmk.kasubbag"], task.id, "revisi diterima")
+    with services.sessions() as session:
+        calendar = rt.calendars.get(session, task.office_id)
+        moved = session.get(HumanTask, task.id)
+        assert as_utc(due) == due_of(calendar, as_utc(moved.ready_at), 20, 1.0, 12)  # 20 min + 12 paused
+        assert {d.status for d in session.scalars(select(Deadline).where(Deadline.human_task_id == task.id))} == {
+            "pending"}
