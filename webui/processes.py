@@ -10,6 +10,8 @@ office, so another office's SOP is simply not found. The work is engine/migratio
 """
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -42,8 +44,14 @@ def studio_edit_url(key: str) -> str | None:
     return url_for("studio.edit", key=key)
 
 
-def _office_code() -> str:
-    """The signed-in user's office, checked: a process owner of it (403 for anyone else)."""
+KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")  # an SOP key as sop.json allows it
+
+
+def _office_code(key: str | None = None) -> str:
+    """The signed-in user's office, checked: a process owner of it (403 for anyone else);
+    a `key` that no SOP can have is not found (before any query sees it)."""
+    if key is not None and not KEY.fullmatch(key):
+        abort(404)
     if current_user.office_id is None:
         abort(403)
     try:
@@ -88,7 +96,7 @@ def _card(version: ProcessVersion) -> dict:
 @bp.get("/processes/<key>")
 @login_required
 def detail(key: str):
-    code = _office_code()
+    code = _office_code(key)
     a, b = _int_arg(request.args, "a"), _int_arg(request.args, "b")
     with current_services().sessions() as db:
         definition = _sop(db, key)
@@ -151,14 +159,14 @@ def _migrate_page(key: str, code: str, frm: int | None, to: int | None, report=N
 @bp.get("/processes/<key>/migrate")
 @login_required
 def migrate_form(key: str):
-    code = _office_code()
+    code = _office_code(key)
     return _migrate_page(key, code, _int_arg(request.args, "from"), _int_arg(request.args, "to"))
 
 
 @bp.post("/processes/<key>/migrate")
 @login_required
 def migrate(key: str):
-    code = _office_code()
+    code = _office_code(key)
     frm, to = _int_arg(request.form, "from"), _int_arg(request.form, "to")
     action = request.form.get("action", "check")
     if frm is None or to is None or frm == to:
