@@ -197,8 +197,11 @@ def plan(rt: "Runtime", user_id: int | None, office_code: str, key: str, frm: in
             rows = tx.all(INSTANCES, {"version": ctx.old.id, "after": after, "limit": BATCH})
             for instance_id, subject, status, state in rows:
                 instance = InstanceMove(instance_id, subject, status)
-                workflow = rt.store.workflow_from_dict(tx.document(state), ctx.pair.old_spec, ctx.pair.old_subs)
-                _evaluate(rt, session, tx, ctx, instance, workflow)
+                try:
+                    workflow = rt.store.workflow_from_dict(tx.document(state), ctx.pair.old_spec, ctx.pair.old_subs)
+                    _evaluate(rt, session, tx, ctx, instance, workflow)
+                except Exception as exc:  # noqa: BLE001  (reported for this instance; the dry run goes on)
+                    instance.refusal, instance.steps = Refusal("failed", {"error": _first_line(exc)}), []
                 ctx.report.instances.append(instance)
             if len(rows) < BATCH:
                 return ctx.report
@@ -220,8 +223,8 @@ def apply(rt: "Runtime", user_id: int | None, office_code: str, key: str, frm: i
             try:
                 _move_one(rt, ctx, instance)
             except Exception as exc:  # noqa: BLE001  (one instance's failure must not stop the others)
-                first = (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
-                instance.refusal, instance.outcome, instance.steps = Refusal("failed", {"error": first}), "failed", []
+                instance.refusal, instance.outcome = Refusal("failed", {"error": _first_line(exc)}), "failed"
+                instance.steps = []
             finally:
                 rt.instances.forget(instance_id)
         if len(rows) < batch:
@@ -269,6 +272,11 @@ def _move_one(rt: "Runtime", ctx: _Move, instance: InstanceMove) -> None:
                      completed_at=head.completed_at, next_timer_at=timers.next_timer(workflow), version_id=ctx.new.id)
         uow.flush()
     instance.outcome = "moved"
+
+
+def _first_line(exc: Exception) -> str:
+    """An error as one line (a database error's own message, not SQLAlchemy's wrapping)."""
+    return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0][:300]
 
 
 def _iso(value: datetime | None) -> str | None:
