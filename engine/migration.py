@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from . import access, deadlines, timers
 from .accounts import office_by_code
 from .errors import LajurError, NotFound
-from .models import HumanTask, ProcessDefinition, ProcessInstance, ProcessVersion, User, user_group
+from .models import HumanTask, ProcessDefinition, ProcessInstance, ProcessVersion, TaskPause, User, user_group
 from .reminders import policy_of
 from .sla import due_of, paused_minutes
 from .sqltx import SqlTx, Stmt
@@ -49,14 +49,17 @@ MOVABLE = ("running", "incident")  # an instance in incident moves too: a fixed 
 BATCH = 50
 
 _T, _U, _I = HumanTask.__table__, User.__table__, ProcessInstance.__table__
+_P = TaskPause.__table__
 OPEN_ROWS = Stmt(select(_T.c.id, _T.c.task_guid, _T.c.bpmn_id, _T.c.lane, _T.c.assignee_id, _T.c.ready_at,
-                        _T.c.due_at, _T.c.paused_at, _T.c.mutu_baku_minutes, _U.c.username)
+                        _T.c.due_at, _T.c.paused_at, _T.c.mutu_baku_minutes, _U.c.username,
+                        exists().where(_P.c.human_task_id == _T.c.id))
                  .select_from(_T.outerjoin(_U, _U.c.id == _T.c.assignee_id))
                  .where(_T.c.instance_id == bindparam("instance"), _T.c.state == "ready").order_by(_T.c.id))
 IN_GROUP = Stmt(select(exists().where(user_group.c.user_id == bindparam("user"),
                                       user_group.c.group_id == bindparam("group"))))
 INSTANCES = Stmt(select(_I.c.id, _I.c.subject, _I.c.status, _I.c.state)
-                 .where(_I.c.version_id == bindparam("version"), or_(*[_I.c.status == s for s in MOVABLE]), _I.c.id > bindparam("after"))
+                 .where(_I.c.version_id == bindparam("version"), or_(*[_I.c.status == s for s in MOVABLE]),
+                        _I.c.id > bindparam("after"))
                  .order_by(_I.c.id).limit(bindparam("limit")))
 
 
@@ -81,6 +84,7 @@ class StepMove:
     reminders_changed: bool
     guid: str
     ready_at: datetime
+    paused_minutes: float = 0.0  # working minutes its clock stood paused (closed pauses)
 
     @property
     def retimed(self) -> bool:
@@ -155,17 +159,18 @@ def _prepare(rt: "Runtime", session: Session, user_id: int | None, office_code: 
     return _Move(office.id, user_id, Report(office.code, key, definition.name, frm, to), old, new, pair)
 
 
-def _evaluate(rt: "Runtime", session: Session, tx: SqlTx, ctx: _Move, instance: InstanceMove, workflow) -> None:
+def _evaluate(rt: "Runtime", session: Session, tx: SqlTx, ctx: _Move, instance: InstanceMove, workflow,
+              calendar) -> None:
     """Move `workflow` in memory and fill `instance` with its steps or the refusal."""
     try:
         after = move(ctx.pair, workflow)
     except Refused as exc:
         instance.refusal = exc.refusal
         return
-    calendar = rt.calendars.get(session, ctx.office_id)
     old_steps, new_steps = ctx.old.steps, ctx.new.steps
     for row in tx.all(OPEN_ROWS, {"instance": instance.id}):
-        task_id, guid, bpmn_before, lane_before, holder_id, ready_at, due_before, paused_at, minutes_before, holder = row
+        (task_id, guid, bpmn_before, lane_before, holder_id, ready_at, due_before, paused_at, minutes_before, holder,
+         ever_paused) = row
         ready_at, due_before = SqlTx.when(ready_at), SqlTx.when(due_before)
         bpmn = after.get(guid, bpmn_before)
         old, new = old_steps.get(bpmn_before, {}), new_steps.get(bpmn, {})
@@ -182,7 +187,8 @@ def _evaluate(rt: "Runtime", session: Session, tx: SqlTx, ctx: _Move, instance: 
                         ctx.old.forms.get(old.get("form")) != ctx.new.forms.get(new.get("form")),
                         policy_of(old) != policy_of(new), guid, ready_at)
         if step.retimed and minutes:
-            step.due = due_of(calendar, ready_at, minutes, 1.0, paused_minutes(session, task_id, calendar))
+            step.paused_minutes = paused_minutes(session, task_id, calendar) if ever_paused else 0.0
+            step.due = due_of(calendar, ready_at, minutes, 1.0, step.paused_minutes)
         elif not minutes:
             step.due = None
         instance.steps.append(step)
@@ -193,13 +199,14 @@ def plan(rt: "Runtime", user_id: int | None, office_code: str, key: str, frm: in
     with rt.sessions() as session:
         ctx = _prepare(rt, session, user_id, office_code, key, frm, to)
         tx, after = SqlTx(session), 0
+        calendar = rt.calendars.get(session, ctx.office_id)
         while True:
             rows = tx.all(INSTANCES, {"version": ctx.old.id, "after": after, "limit": BATCH})
             for instance_id, subject, status, state in rows:
                 instance = InstanceMove(instance_id, subject, status)
                 try:
                     workflow = rt.store.workflow_from_dict(tx.document(state), ctx.pair.old_spec, ctx.pair.old_subs)
-                    _evaluate(rt, session, tx, ctx, instance, workflow)
+                    _evaluate(rt, session, tx, ctx, instance, workflow, calendar)
                 except Exception as exc:  # noqa: BLE001  (reported for this instance; the dry run goes on)
                     instance.refusal, instance.steps = Refusal("failed", {"error": _first_line(exc)}), []
                 ctx.report.instances.append(instance)
@@ -242,11 +249,11 @@ def _move_one(rt: "Runtime", ctx: _Move, instance: InstanceMove) -> None:
             instance.refusal, instance.outcome = Refusal("moved_meanwhile", {"frm": ctx.report.from_version}), "stayed"
             return
         workflow = rt.instances.workflow(session, tx, head.id, head.lock_version, head.version_id)
-        _evaluate(rt, session, tx, ctx, instance, workflow)
+        calendar = rt.calendars.get(session, ctx.office_id)
+        _evaluate(rt, session, tx, ctx, instance, workflow, calendar)
         if not instance.can_move:
             instance.outcome = "stayed"
             return
-        calendar = rt.calendars.get(session, ctx.office_id)
         uow = unit_of_work(tx, head)
         for step in instance.steps:
             uow.task(step.task_id, {"version_id": ctx.new.id, "bpmn_id": step.step, "name": step.name,
@@ -254,8 +261,8 @@ def _move_one(rt: "Runtime", ctx: _Move, instance: InstanceMove) -> None:
                                     "due_at": step.due}, expect={"state": "ready"})
             if step.retimed:
                 deadlines.reschedule(uow, step.task_id, ctx.office_id, step.ready_at, step.minutes,
-                                     paused_minutes(session, step.task_id, calendar),
-                                     policy_of(ctx.new.steps.get(step.step, {})), calendar, step.paused)
+                                     step.paused_minutes, policy_of(ctx.new.steps.get(step.step, {})), calendar,
+                                     step.paused)
                 uow.audit("due_recomputed", office_id=ctx.office_id, instance_id=head.id, human_task_id=step.task_id,
                           user_id=ctx.actor_id, at=now, step=step.step, data={
                               "reason": "instance_migrated", "mutu_baku_before": step.minutes_before,
