@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
+from engine import audit
 from engine.accounts import create_user, get_or_create_office, user_by_name
 from engine.config import DeployLimits
 from engine.deploy import deploy_folder
@@ -231,6 +232,8 @@ def test_condition_over_missing_field_opens_an_incident_and_a_data_fix_resumes(s
         rt.retry_incident(people["pgh.pemilik"], inc.id)
     step(rt, services, people["pgh.petugas"], iid, "terbitkan", {"nomor_surat": "470/12/2026"})
     assert instance(services, iid).status == "completed"
+    with services.sessions() as session:  # every incident row is on the instance's hash chain
+        assert audit.verify(session).broken is None
 
 
 def test_incompatible_types_in_a_condition(services, people, tmp_path):
@@ -405,6 +408,7 @@ def test_web_completion_list_instance_page_and_retry(services, people, tmp_path)
     page = response.get_data(as_text=True)
     assert "SOP berhenti karena masalah" in page and "Pemilik proses dan supervisor sudah diberi tahu" in page
     (inc,) = incidents_of(services, iid)
+    assert "lajur_incidents_open 1.0" in app.test_client().get("/metrics").get_data(as_text=True)
 
     # the list: supervisors and owners of the office; staff get a 403 page; other offices see nothing
     listing = lurah.get("/incidents").get_data(as_text=True)
@@ -433,5 +437,46 @@ def test_web_completion_list_instance_page_and_retry(services, people, tmp_path)
     assert [t.bpmn_id for t in open_steps(services, iid)] == ["terbitkan"]
     assert f"#incident-{inc.id}" in owner.get("/incidents?state=all").get_data(as_text=True)
     assert owner.post("/incidents/999999/retry").status_code == 404
+    assert "lajur_incidents_open 0.0" in owner.get("/metrics").get_data(as_text=True)
     with services.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Incident)) == 1
+
+
+def test_a_script_failing_at_start_leaves_a_started_instance_in_incident(script_services, people, tmp_path):
+    services = script_services
+    folder = write_readme_folder(tmp_path / "surat-domisili")
+    edit(folder, "process.bpmn", '<bpmn:sequenceFlow id="f_start" sourceRef="start" targetRef="terima" />',
+         '<bpmn:sequenceFlow id="f_start" sourceRef="start" targetRef="nomor" />\n'
+         '    <bpmn:sequenceFlow id="f_nomor" sourceRef="nomor" targetRef="terima" />')
+    edit(folder, "process.bpmn", "<bpmn:incoming>f_start</bpmn:incoming>\n      <bpmn:outgoing>f_terima",
+         "<bpmn:incoming>f_nomor</bpmn:incoming>\n      <bpmn:outgoing>f_terima")
+    edit(folder, "process.bpmn", '<bpmn:endEvent id="selesai"',
+         '<bpmn:scriptTask id="nomor" name="Memberi nomor agenda"><bpmn:incoming>f_start</bpmn:incoming>'
+         '<bpmn:outgoing>f_nomor</bpmn:outgoing><bpmn:script>nomor_agenda = agenda_terakhir + 1</bpmn:script>'
+         '</bpmn:scriptTask>\n    <bpmn:endEvent id="selesai"')
+    edit(folder, "process.bpmn", "<bpmn:flowNodeRef>selesai</bpmn:flowNodeRef>",
+         "<bpmn:flowNodeRef>selesai</bpmn:flowNodeRef><bpmn:flowNodeRef>nomor</bpmn:flowNodeRef>")
+    deploy(services, folder, allow_scripts=True)
+    rt = services.runtime
+    iid = rt.start(people["pgh.petugas"], "surat-domisili", "Domisili Budi")
+    (inc,) = incidents_of(services, iid)
+    assert instance(services, iid).status == "incident" and inc.kind == "script" and inc.element_id == "nomor"
+    assert inc.detail["missing"] == ["agenda_terakhir"] and open_steps(services, iid) == []
+    assert audit_kinds(services, iid) == ["instance_started", "incident_opened"]
+    # only form fields may be set: the script's input is no form field, so the fix is a new version
+    with pytest.raises(FormInvalid):
+        rt.retry_incident(people["pgh.pemilik"], inc.id, {"agenda_terakhir": 7})
+    # the fix as a new version: the instance moved to it (what `migrate-instances` does; here by
+    # hand, with the lock_version bump every instance write makes), then the retry runs it
+    edit(folder, "process.bpmn", "nomor_agenda = agenda_terakhir + 1", "nomor_agenda = 1")
+    deploy(services, folder, allow_scripts=True)
+    with services.sessions.begin() as session:
+        from engine.models import ProcessDefinition
+        latest = session.scalar(select(ProcessDefinition.latest_version_id))
+        moved = session.get(ProcessInstance, iid)
+        assert moved.version_id != latest
+        moved.version_id, moved.lock_version = latest, moved.lock_version + 1
+    result = rt.retry_incident(people["pgh.pemilik"], inc.id)
+    assert result.resolved, result.message
+    assert [t.bpmn_id for t in open_steps(services, iid)] == ["terima"]
+    assert instance(services, iid).status == "running"

@@ -73,9 +73,11 @@ def _fields(svc, incident_id: int) -> dict:
 
 def report_incident(ctx, svc, instance_id: int, what: str) -> None:
     """After a command that moved an instance: if it stopped at an incident, ONE line and exit 3."""
-    rows = [r for r in svc.runtime.list_incidents(None, open_only=True, limit=200) if r.instance_id == instance_id]
+    from ..incident_list import of_instance
+    with svc.sessions() as session:
+        rows = of_instance(session, instance_id)
     if rows:
-        r = rows[0]
+        r = rows[-1]
         click.echo(f"error: {what}, but the SOP stopped at '{r.element_name or r.element_id}' (incident {r.id}): "
                    f"{r.message} The process owner and supervisors were notified.", err=True)
         ctx.exit(3)
