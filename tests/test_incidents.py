@@ -480,3 +480,19 @@ def test_a_script_failing_at_start_leaves_a_started_instance_in_incident(script_
     assert result.resolved, result.message
     assert [t.bpmn_id for t in open_steps(services, iid)] == ["terima"]
     assert instance(services, iid).status == "running"
+
+
+def test_api_completion_reports_the_incident(services, people, tmp_path):
+    from webui import create_app
+    from .api_live import make_token
+    deploy(services, optional_decision(write_readme_folder(tmp_path / "surat-domisili")))
+    rt = services.runtime
+    iid = rt.start(people["pgh.petugas"], "surat-domisili", "Domisili Budi")
+    step(rt, services, people["pgh.petugas"], iid, "terima", TERIMA)
+    (task,) = open_steps(services, iid)
+    app = create_app(services=services, config={"TESTING": True, "LAJUR_API_LIMIT": "100000/minute"})
+    token = make_token(services, "pgh.lurah")
+    r = app.test_client().post(f"/api/v1/tasks/{task.id}/complete", json={"data": {"catatan": "ok"}},
+                               headers={"Authorization": f"Bearer {token}"})
+    (inc,) = incidents_of(services, iid)
+    assert r.status_code == 200 and r.json == {"opened": [], "incident": inc.id}
