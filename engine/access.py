@@ -18,6 +18,9 @@ The rules:
 - deploy: a process owner of the office (None: the console operator).
 - an SOP's process page (versions, diff) and moving its running instances between versions:
   a process owner of the office (None: the console operator); another office's is not seen.
+- incidents (the list, an incident's data): process owners and supervisors of the office;
+  admins for any office. Retry an incident, correct its data: a process owner of the office
+  or an admin (None: the console operator).
 - the dashboard and every open step of the office: supervisors of the office; admins for
   any office or the whole regency.
 """
@@ -212,3 +215,33 @@ def may_administer(actor: Actor | None, office_id: int) -> bool:
 def check_administer(actor: Actor | None, office_id: int) -> None:
     if not may_administer(actor, office_id):
         raise Forbidden("only an admin or this office's administrator may change its groups and people")
+
+
+# ---- incidents --------------------------------------------------------------------------------
+
+def may_see_incidents(actor: Actor | None, office_id: int | None = None) -> bool:
+    """The incident list and an incident's data. `office_id` None: of the actor's own office."""
+    if actor is None or actor.has_role("admin"):
+        return True
+    return ((office_id is None or actor.office_id == office_id)
+            and (actor.has_role("process_owner") or actor.has_role("supervisor")))
+
+
+def check_see_incidents(actor: Actor | None, office_id: int | None = None) -> None:
+    if actor is not None and office_id is not None and not may_see(actor, office_id):
+        raise OtherOffice("this belongs to another office")
+    if not may_see_incidents(actor, office_id):
+        raise Forbidden("only the office's process owners and supervisors see its incidents")
+
+
+def may_retry_incident(actor: Actor | None, office_id: int) -> bool:
+    """Retry an incident and correct the data it names. `None` is the operator at the console."""
+    return actor is None or actor.has_role("admin") or (
+        actor.has_role("process_owner") and actor.office_id == office_id)
+
+
+def check_retry_incident(actor: Actor | None, office_id: int) -> None:
+    if actor is not None and not may_see(actor, office_id):
+        raise OtherOffice("this belongs to another office")
+    if not may_retry_incident(actor, office_id):
+        raise Forbidden("only a process owner of this office may retry an incident or correct its data")

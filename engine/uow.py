@@ -12,6 +12,8 @@ writes here, and this module alone writes the rows of those tables:
 | `task_pause` | `UnitOfWork.pause_opened`, `UnitOfWork.pause_closed` |
 | `delivery` (cancel only) | `UnitOfWork.cancel_deliveries` |
 | `process_instance` | `UnitOfWork.new_instance`, `UnitOfWork.instance` (guarded by `lock_version`; with `version_id` it also moves the instance to another version of its SOP, engine/migration.py) |
+| `incident` | `UnitOfWork.open_incident`, `UnitOfWork.incident` (retried, resolved; guarded: still open) |
+| `notification` (of an incident) | `UnitOfWork.notify` (reminders' rows are the deadline tick's, engine/tick.py) |
 
 Usage, inside the caller's transaction (a Session from `sessionmaker.begin()`)::
 
@@ -45,7 +47,8 @@ from sqlalchemy.orm import Session
 
 from .audit import chain_key, row_hash
 from .errors import Conflict
-from .models import AuditEvent, Deadline, Delivery, HumanTask, Office, ProcessInstance, TaskPause
+from .models import (AuditEvent, Deadline, Delivery, HumanTask, Incident, Notification, Office, ProcessInstance,
+                     TaskPause)
 from .sqltx import SqlTx, Stmt
 
 _AUDIT = AuditEvent.__table__
@@ -55,6 +58,8 @@ _PAUSE = TaskPause.__table__
 _INSTANCE = ProcessInstance.__table__
 _DELIVERY = Delivery.__table__
 _OFFICE = Office.__table__
+_INCIDENT = Incident.__table__
+_NOTIFICATION = Notification.__table__
 
 
 def defaults(table: Table) -> dict:
@@ -100,6 +105,12 @@ MOVE_HEAD = {name: Stmt(update(table).where(table.c.id == bindparam("owner"),
                                             table.c.audit_hash.is_not_distinct_from(bindparam("previous")))
                         .values(audit_hash=bindparam("head")))
              for name, table in (("instance", _INSTANCE), ("office", _OFFICE))}
+_INCIDENT_COLUMNS = ("id", "office_id", "instance_id", "version_id", "element_id", "element_name", "task_guid",
+                     "kind", "message", "detail", "snapshot", "attempts", "opened_at", "last_attempt_at")
+INSERT_INCIDENT = _insert(_INCIDENT, _INCIDENT_COLUMNS)
+_NOTIFICATION_COLUMNS = ("user_id", "office_id", "human_task_id", "instance_id", "level", "seq", "inapp", "subject",
+                         "body", "link", "payload", "created_at")
+INSERT_NOTIFICATION = _insert(_NOTIFICATION, _NOTIFICATION_COLUMNS)
 CANCEL_DELIVERIES = Stmt(update(_DELIVERY).where(_DELIVERY.c.human_task_id == bindparam("task"),
                                                  or_(_DELIVERY.c.status == "pending", _DELIVERY.c.status == "sending"))
                          .values(status="cancelled", lease_until=null()))
@@ -125,6 +136,13 @@ def deadlines_update(statuses: tuple[str, ...], columns: tuple[str, ...]) -> Stm
 def deadline_update(columns: tuple[str, ...]) -> Stmt:
     """UPDATE deadline SET <columns> WHERE id = :deadline."""
     return Stmt(update(_DEADLINE).where(_DEADLINE.c.id == bindparam("deadline"))
+                .values({c: bindparam(c) for c in columns}))
+
+
+@lru_cache(maxsize=16)
+def incident_update(columns: tuple[str, ...]) -> Stmt:
+    """UPDATE incident SET <columns> WHERE id = :incident AND resolved_at IS NULL (open ones only)."""
+    return Stmt(update(_INCIDENT).where(_INCIDENT.c.id == bindparam("incident"), _INCIDENT.c.resolved_at.is_(None))
                 .values({c: bindparam(c) for c in columns}))
 
 
@@ -206,6 +224,24 @@ class UnitOfWork:
         is stopped at its gate before DATA (engine/outbox.py); past that point the worker
         records "sent" over the cancelled row, since the message went out."""
         self._add(CANCEL_DELIVERIES, {"task": task_id})
+
+    # ---- incident ----------------------------------------------------------------------------
+    def open_incident(self, row: dict) -> None:
+        """An instance stopped at a failing element (row: the columns of INSERT_INCIDENT); written
+        after the instance it refers to, before its audit row."""
+        self._add(INSERT_INCIDENT, {"detail": None, "snapshot": None, "task_guid": None, "attempts": 1, **row})
+
+    def incident(self, incident_id: int, values: dict,
+                 conflict: str = "this incident was resolved meanwhile; reload it") -> None:
+        """Change an open incident (a retry that failed again, or its resolution); guarded: if it
+        is no longer open the flush raises Conflict."""
+        self._add(incident_update(tuple(values)), {"incident": incident_id, **values}, conflict)
+
+    # ---- notification --------------------------------------------------------------------------
+    def notify(self, rows: list[dict]) -> None:
+        """In-app notifications of an incident (rows: the columns of INSERT_NOTIFICATION)."""
+        for row in rows:
+            self._add(INSERT_NOTIFICATION, {"human_task_id": None, "seq": 0, "inapp": True, "payload": None, **row})
 
     # ---- process_instance --------------------------------------------------------------------
     def new_instance(self, row: dict) -> None:
