@@ -16,6 +16,7 @@ The rules:
   it, or a supervisor of the office.
 - change an office's calendar: an admin, or a supervisor of that office (None: the console).
 - deploy: a process owner of the office (None: the console operator).
+- edit an SOP in the studio (see, save, publish its draft): a process owner of the office only.
 - the dashboard and every open step of the office: supervisors of the office; admins for
   any office or the whole regency.
 """
@@ -183,6 +184,17 @@ def may_deploy(actor: Actor | None, office_id: int) -> bool:
 def check_deploy(actor: Actor | None, office_id: int) -> None:
     if not may_deploy(actor, office_id):
         raise Forbidden("only a process owner of this office may deploy its processes")
+
+
+def may_edit_process(actor: Actor, office_id: int) -> bool:
+    """The browser studio (engine/studio): only the office's own process owners, never the console
+    rule's `None` and not a regency admin of another office (publishing deploys code)."""
+    return actor.has_role("process_owner") and actor.office_id == office_id
+
+
+def check_edit_process(actor: Actor, office_id: int) -> None:
+    if not may_edit_process(actor, office_id):
+        raise Forbidden("only a process owner of this office may edit its SOPs")
 
 
 def may_administer(actor: Actor | None, office_id: int) -> bool:
