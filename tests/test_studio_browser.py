@@ -212,3 +212,54 @@ def test_phone_layout_of_the_editor(server, browser, artifacts_dir):  # noqa: F8
     finally:
         context.close()
     assert not errors, errors
+
+
+def test_a_bpmn_from_camunda_modeler_is_uploaded_fixed_and_published(server, browser, artifacts_dir):  # noqa: F811
+    """Only the .bpmn (no forms, no sop.json), into an office whose groups it does not name."""
+    base, services, _tmp = server
+    context, page, errors = _page(browser)
+    try:
+        sign_in(page, base, "dpmk.pemilik")
+        page.goto(f"{base}/studio/")
+        page.set_input_files("#up-file", str(FIXTURES / "camunda-modeler-5" / "process.bpmn"))
+        page.fill("#up-key", "surat-domisili")
+        page.click("#h-upload ~ form button[type=submit]")
+        page.wait_for_selector("#studio[data-ready='1']")
+        # the condition's field is on no form (the upload had no forms): marked on its flow
+        problem = page.locator("#problems li.problem").first
+        assert "keputusan_lurah" in problem.inner_text()
+        flow = problem.get_attribute("data-element")
+        assert page.locator(f".djs-element.lajur-problem[data-element-id='{flow}']").count() == 1
+        page.screenshot(path=str(artifacts_dir / "studio-upload-problems-1280.png"), full_page=True)
+
+        # fixed in the editor: the decision's field on the approval step's form ...
+        _click_element(page, "setujui")
+        page.click("#ff-add")
+        row = page.locator("#form-designer fieldset.form-field").last
+        row.locator(".ff-name").fill("keputusan_lurah")
+        row.locator(".ff-name").press("Tab")
+        row = page.locator("#form-designer fieldset.form-field").last
+        row.locator(".ff-type").select_option("yesno")
+        row = page.locator("#form-designer fieldset.form-field").last
+        row.locator(".ff-required").check()
+        _saved(page)
+        # ... and the lanes named after this office's groups (now the lanes are the problems)
+        page.wait_for_selector("#problems li[data-element='lane_pelayanan']")
+        for lane, group in (("lane_pelayanan", "Petugas Penerima Berita/Informasi"), ("lane_lurah", "Sekdin")):
+            box = page.locator(f".djs-element[data-element-id='{lane}'] .djs-hit").first.bounding_box()
+            page.mouse.click(box["x"] + 8, box["y"] + box["height"] / 2)
+            page.select_option("#lp-lane-group", group)
+            _saved(page)
+        page.wait_for_function("() => document.getElementById('problem-count').textContent === '0'")
+        page.fill("#note", "Diimpor dari Camunda Modeler")
+        page.click("#publish")
+        page.wait_for_selector("text=Versi 1 diterbitkan")
+        page.screenshot(path=str(artifacts_dir / "studio-upload-published-1280.png"), full_page=True)
+    finally:
+        context.close()
+    assert not errors, errors
+    from engine.models import ProcessDefinition, ProcessVersion
+    with services.sessions() as db:
+        d = db.scalar(select(ProcessDefinition).where(ProcessDefinition.key == "surat-domisili"))
+        v = db.get(ProcessVersion, d.latest_version_id)
+        assert v.steps["setujui"]["lane"] == "Sekdin" and v.steps["terima"]["mutu_baku_minutes"] == 30
