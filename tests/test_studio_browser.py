@@ -203,7 +203,7 @@ def test_phone_layout_of_the_editor(server, browser, artifacts_dir):  # noqa: F8
         page.goto(f"{base}/studio/")
         page.screenshot(path=str(artifacts_dir / "studio-index-390.png"), full_page=True)
         _open_editor(page, base, DPMK)
-        _click_element(page, "step4")  # the palette covers the left of the small diagram on a phone
+        _click_element(page, "step5")  # the palette covers the left of the small diagram on a phone
         page.wait_for_selector("#form-preview .field", state="attached")
         page.locator("#form-designer").scroll_into_view_if_needed()
         size = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
@@ -263,3 +263,29 @@ def test_a_bpmn_from_camunda_modeler_is_uploaded_fixed_and_published(server, bro
         d = db.scalar(select(ProcessDefinition).where(ProcessDefinition.key == "surat-domisili"))
         v = db.get(ProcessVersion, d.latest_version_id)
         assert v.steps["setujui"]["lane"] == "Sekdin" and v.steps["terima"]["mutu_baku_minutes"] == 30
+
+
+def test_the_decision_picker_offers_earlier_fields_and_writes_the_condition(server, browser, artifacts_dir):  # noqa: F811
+    base, _services, _tmp = server
+    context, page, errors = _page(browser)
+    try:
+        sign_in(page, base, "dpmk.pemilik")
+        _open_editor(page, base, DPMK)
+        _click_element(page, "step3_decision")
+        branch = page.locator("#lajur-panel fieldset.branch[data-flow='flow_step3_decision_ya']")
+        assert branch.locator(".cond").input_value() == 'persetujuan_sekdin == "YA"'
+        options = branch.locator(".pick-field option").all_inner_texts()
+        assert any("(persetujuan_sekdin)" in o for o in options) and any("(jenis_berita)" in o for o in options)
+        branch.locator(".pick-field").select_option("jenis_berita")
+        branch.locator(".pick-value").select_option("Pengumuman")
+        branch.locator(".pick-use").click()
+        _saved(page)
+        page.screenshot(path=str(artifacts_dir / "studio-decision-1280.png"), full_page=True)
+        xml = page.evaluate("() => window.LajurStudio.state.files['process.bpmn']")
+        assert 'jenis_berita == "Pengumuman"' in xml
+        assert page.locator("#problem-count").inner_text() == "0"  # a field filled on every path before it
+        page.click("button:has-text('Buang draf')")
+        page.wait_for_selector("text=Draf dibuang.")
+    finally:
+        context.close()
+    assert not errors, errors
