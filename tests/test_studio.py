@@ -151,3 +151,21 @@ def test_a_new_sop_from_scratch_checks_clean_and_publishes(services, demo, tmp_p
                               services.runtime.store) == 1
     write_folder(tmp_path / "x", files)  # the folder is what deploy reads
     assert (tmp_path / "x" / "forms" / "step1.schema.json").is_file()
+
+
+SHARED_SOP = Path(__file__).resolve().parent.parent.parent / "shared" / "sop" / "sop-dpmk-pemutakhiran-website.txt"
+
+
+@pytest.mark.skipif(not SHARED_SOP.exists(), reason="../shared/sop is not beside the repository")
+def test_an_sop_document_becomes_a_draft_with_its_import_notes_and_problems(services, demo):
+    key, files, notes = imports.files_from_sopdoc(SHARED_SOP.read_bytes(), SHARED_SOP.name, "dpmk", "DPMK",
+                                                  "dpmk-dari-dokumen")
+    assert key == "dpmk-dari-dokumen" and "process.bpmn" in files and "problems.json" in files
+    with services.sessions.begin() as db:
+        problems = drafts.create(db, demo["dpmk.pemilik"], "dpmk", key, files)
+    # the lanes the document names are not all DPMK's groups, or an unread row left a step open:
+    # either way the validator says so on an element, and nothing was guessed
+    assert problems and all(p["message"] for p in problems)
+    assert isinstance(notes, list)
+    with pytest.raises(DraftFilesInvalid, match="not .pdf"):
+        imports.files_from_sopdoc(b"%PDF", "sop.pdf", "dpmk", "DPMK")
