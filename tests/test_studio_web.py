@@ -85,3 +85,20 @@ def test_preview_is_escaped_and_zip_downloads(app):
                                               "file": (io.BytesIO(b"not a zip"), "folder.zip")},
                      content_type="multipart/form-data", follow_redirects=True)
     assert bad.status_code == 200 and "Tidak dapat dibuat".encode() in bad.data and b"not a zip archive" in bad.data
+
+
+def test_a_copy_and_a_new_sop_open_as_clean_drafts(app):
+    owner = _client(app, "dpmk.pemilik")
+    token = _csrf(owner, "/studio/")
+    copied = owner.post("/studio/copy", data={"csrf_token": token, "source": DPMK, "key": "dpmk-salinan",
+                                              "name": "Salinan <b>"})
+    assert copied.status_code == 302 and copied.headers["Location"].endswith("/studio/dpmk-salinan")
+    draft = owner.get("/studio/dpmk-salinan/draft.json").get_json()
+    assert draft["problems"] == [] and '"name": "Salinan <b>"' in draft["files"]["sop.json"]
+    new = owner.post("/studio/new", data={"csrf_token": token, "key": "sop-baru", "name": "SOP Baru", "lane": "Sekdin"})
+    assert new.status_code == 302
+    assert owner.get("/studio/sop-baru/draft.json").get_json()["problems"] == []
+    index = owner.get("/studio/").get_data(as_text=True)
+    assert "dpmk-salinan" in index and "sop-baru" in index and "<b>" not in index
+    bad = owner.post("/studio/new", data={"csrf_token": token, "key": "Bad Key!", "name": "x"}, follow_redirects=True)
+    assert "huruf kecil" in bad.get_data(as_text=True)

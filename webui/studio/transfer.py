@@ -2,6 +2,7 @@
 copies, and the diff of two versions (drawn on the diagram by the browser, listed by the server)."""
 from __future__ import annotations
 
+import json
 from pathlib import PurePath
 
 from flask import Response, abort, redirect, render_template, request, url_for
@@ -137,7 +138,6 @@ def upload():
             raise imports.DraftFilesInvalid(_("Berkas lebih besar dari 10 MB."))
         if suffix == ".zip":
             files = imports.files_from_zip(data, limits())
-            import json
             try:
                 key = key or json.loads(files.get("sop.json", "{}")).get("key", "")
             except (ValueError, AttributeError):
