@@ -3,7 +3,6 @@ an invalid change is marked and refused; a .bpmn from another modeler is uploade
 the editor and published. Screenshots at 1,280 and 390 px go to test-artifacts/studio-*.png."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
