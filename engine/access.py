@@ -18,6 +18,7 @@ The rules:
 - deploy: a process owner of the office (None: the console operator).
 - the dashboard and every open step of the office: supervisors of the office; admins for
   any office or the whole regency.
+- an office's event webhooks: its office_admin, an admin, the console (`check_webhooks`).
 """
 from __future__ import annotations
 
@@ -196,3 +197,10 @@ def may_administer(actor: Actor | None, office_id: int) -> bool:
 def check_administer(actor: Actor | None, office_id: int) -> None:
     if not may_administer(actor, office_id):
         raise Forbidden("only an admin or this office's administrator may change its groups and people")
+
+
+def check_webhooks(actor: Actor | None, office_id: int) -> None:
+    """An office's event webhooks (subscriptions, delivery log, send again) are its
+    administrator's, like its groups and people: an admin, the office's office_admin, the console."""
+    if not may_administer(actor, office_id):
+        raise Forbidden("only an admin or this office's administrator may manage its webhooks")

@@ -11,6 +11,7 @@ writes here, and this module alone writes the rows of those tables:
 | `deadline` | `UnitOfWork.add_deadlines`, `UnitOfWork.deadlines` (all of a step's), `UnitOfWork.deadline` (one) |
 | `task_pause` | `UnitOfWork.pause_opened`, `UnitOfWork.pause_closed` |
 | `delivery` (cancel only) | `UnitOfWork.cancel_deliveries` |
+| `delivery` (an event webhook's) | `UnitOfWork.flush`, with the event's audit row (engine/webhooks/events.py) |
 | `process_instance` | `UnitOfWork.new_instance`, `UnitOfWork.instance` (guarded by `lock_version`) |
 
 Usage, inside the caller's transaction (a Session from `sessionmaker.begin()`)::
@@ -47,6 +48,7 @@ from .audit import chain_key, row_hash
 from .errors import Conflict
 from .models import AuditEvent, Deadline, Delivery, HumanTask, Office, ProcessInstance, TaskPause
 from .sqltx import SqlTx, Stmt
+from .webhooks import events as webhook_events
 
 _AUDIT = AuditEvent.__table__
 _TASK = HumanTask.__table__
@@ -222,6 +224,11 @@ class UnitOfWork:
         if self._audits:
             batch.append((INSERT_AUDIT, self._audits))
             guards.append(None)
+            # the event webhooks of these rows, in their transaction (engine/webhooks/events.py)
+            deliveries = webhook_events.delivery_rows(self._audits)
+            if deliveries:
+                batch.append((webhook_events.INSERT_DELIVERIES, deliveries[0] if len(deliveries) == 1 else deliveries))
+                guards.append(None)
         for name, owner, previous, head in head_moves:
             batch.append((MOVE_HEAD[name], {"owner": owner, "previous": previous, "head": head}))
             guards.append("the audit trail of this process changed meanwhile; reload it")
