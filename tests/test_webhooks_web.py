@@ -140,3 +140,68 @@ def test_the_forms_need_the_csrf_token(services, users):
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     ok = c.post("/admin/webhooks/", data={"url": "https://cms.example/h", "events": ["step.ready"], "csrf_token": token})
     assert ok.status_code == 200 and "new-secret" in ok.get_data(as_text=True)
+
+
+def test_english(services, users):
+    from engine.accounts import user_by_name
+    with services.sessions.begin() as session:
+        user_by_name(session, "dpmk.admin").locale = "en"
+    html = client_for(services, "dpmk.admin").get("/admin/webhooks/").get_data(as_text=True)
+    assert "New webhook" in html and "Step completed" in html
+
+
+@pytest.mark.browser
+def test_webhook_pages_screenshots(services, users, artifacts_dir, backend, hook):
+    """Subscribe through the form, see the log of a real receiver (500, then 200) and press
+    "Kirim ulang", in Chromium at desktop and phone width."""
+    if backend != "sqlite":
+        pytest.skip("one screenshot run is enough (the page is the same on PostgreSQL)")
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from .test_browser import ARGS, CHROMIUM, _need_chromium
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+    services.settings = dataclasses.replace(services.settings, webhook_allow_private=True)
+    app = create_app(services=services, config={"LAJUR_LOGIN_LIMIT": "1000/minute"})
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            for n, (name, viewport) in enumerate((("desktop", {"width": 1280, "height": 900}),
+                                                  ("phone", {"width": 390, "height": 844}))):
+                page = browser.new_context(viewport=viewport, locale="id-ID").new_page()
+                page.goto(f"{base}/login")
+                page.fill("#username", "dpmk.admin")
+                page.fill("#password", PASSWORD)
+                page.click("button[type=submit]")
+                page.goto(f"{base}/admin/")
+                page.click("text=Webhook peristiwa kantor ini")
+                page.fill("#hook-url", hook.url + f"?{name}")
+                page.fill("#hook-desc", f"Gateway WhatsApp ({name})")
+                page.click("text=Buat webhook")
+                secret = page.locator("#new-secret").inner_text()
+                assert secret.startswith("whsec_")
+                page.screenshot(path=str(artifacts_dir / f"webhooks-{name}.png"), full_page=True)
+                with services.sessions() as session:  # the desktop's subscription: its log has lines
+                    sub_id = session.scalar(select(WebhookSubscription.id).order_by(WebhookSubscription.id))
+                if n == 0:
+                    hook.statuses[:] = [500]
+                    complete_step1(services, users)
+                    now = datetime.now(timezone.utc) + timedelta(days=30)
+                    for i in range(2):  # the 500, then the retry after its backoff
+                        at = now + timedelta(hours=i)
+                        send_many(services.sessions, services.settings,
+                                  tick.due_for_enqueue(services.sessions, services.settings, at), lambda: at)
+                page.goto(f"{base}/admin/webhooks/{sub_id}")
+                if n == 0:
+                    assert page.locator("text=HTTP 500").count() == 1
+                    page.locator("button:has-text('Kirim ulang')").first.click()
+                    assert page.locator("text=Dikirim ulang: masuk antrean pengiriman.").count() == 1
+                page.screenshot(path=str(artifacts_dir / f"webhook-log-{name}.png"), full_page=True)
+            browser.close()
+    finally:
+        httpd.shutdown()
