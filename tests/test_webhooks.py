@@ -5,6 +5,8 @@ sent to a private address unless the installation allows it."""
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -17,6 +19,8 @@ from engine.models import AuditEvent, Delivery, User, WebhookSubscription
 from engine.outbox import send_many
 from engine.webhooks import secrets, signing, subscriptions
 from engine.webhooks.events import EVENTS
+
+from standardwebhooks.webhooks import Webhook
 
 from .helpers import open_task
 from .sopdata import DPMK, STEP_DATA
@@ -37,6 +41,15 @@ def hook():
 def open_settings(settings):
     """The installation allows private receivers (the test's is on 127.0.0.1)."""
     return dataclasses.replace(settings, webhook_allow_private=True, backoff_seconds=1, backoff_max_seconds=1)
+
+
+def readme_verify():
+    """The verification snippet of README.md's "Event webhooks" section, as a receiver copies it."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"```python\n(import base64, hashlib, hmac.*?)```", text, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    return namespace["verify"]
 
 
 def subscribe(services, settings, office_code: str, url: str, events=tuple(EVENTS)) -> tuple[int, str]:
@@ -109,6 +122,11 @@ def test_a_completed_step_gives_one_signed_delivery_per_subscription(services, d
     # the same event id in both subscriptions' copies: one idempotency key per event
     ids_of = {verify(everything_secret, h, b)["type"] + str(i): h["webhook-id"] for i, (h, b) in enumerate(by_sub["s=2"])}
     assert headers["webhook-id"] in ids_of.values()
+    # the reference implementation of Standard Webhooks and README's snippet agree
+    assert Webhook(completed_secret).verify(body, headers)["id"] == headers["webhook-id"]
+    assert readme_verify()(completed_secret, headers, body)["type"] == "step.completed"
+    with pytest.raises(ValueError):
+        readme_verify()(everything_secret, headers, body)
     # the engine's own check agrees with the receiver's
     assert signing.verify(completed_secret, headers["webhook-id"], headers["webhook-timestamp"], body,
                           headers["webhook-signature"])
