@@ -284,3 +284,15 @@ def test_subscriptions_refuse_bad_input_and_keep_the_secret_encrypted(services, 
     with pytest.raises(secrets.SecretUnavailable):
         secrets.unseal(other, box)  # a different key
     assert (settings.data_dir / "webhook_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_failed_event_delivery_is_visible_to_the_operator(services, demo, settings, hook):
+    from engine.notifications import failed_deliveries
+    sub, _ = subscribe(services, settings, "dpmk", hook.url, ["step.completed"])
+    complete_step1(services, demo)
+    now = LATER + timedelta(seconds=1)
+    send_many(services.sessions, settings, due_ids(services, settings, now), lambda: now)  # private: refused
+    with services.sessions() as session:
+        (failed,) = failed_deliveries(session, _office_id(session, "dpmk"))
+        assert failed.subscription_id == sub and "private" in failed.last_error
+        assert failed_deliveries(session, _office_id(session, "dinsos")) == []
