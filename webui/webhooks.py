@@ -34,7 +34,7 @@ def _office_arg(code: str) -> str | None:
 def _labels() -> dict[str, str]:
     return {"instance.started": _("SOP dimulai"), "step.ready": _("Langkah siap dikerjakan"),
             "step.completed": _("Langkah selesai"), "step.late": _("Langkah lewat Mutu Baku"),
-            "instance.finished": _("SOP selesai"), "incident": _("Insiden")}
+            "instance.finished": _("SOP selesai"), "incident": _("Insiden terjadi")}
 
 
 def _page(code: str, *, secret: tuple[int, str] | None = None, errors: dict | None = None, status: int = 200):
