@@ -1,7 +1,8 @@
 """The delivery outbox: sending a notification over an outside channel (email, webhook).
 
 A `delivery` row is written by the tick (`engine.deadlines`) in the same transaction as its
-notification; this module takes it from there. Sending claims a delivery with a conditional
+notification, or, for an event webhook (engine/webhooks/), by the unit of work with the
+event's audit row; this module takes it from there. Sending claims a delivery with a conditional
 UPDATE (status + lease + attempt number) before any network traffic, so two workers can
 never both send it; a worker killed mid-send leaves a lease that expires and the tick
 enqueues it again (`tick.due_for_enqueue`).

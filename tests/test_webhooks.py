@@ -296,3 +296,32 @@ def test_a_failed_event_delivery_is_visible_to_the_operator(services, demo, sett
         (failed,) = failed_deliveries(session, _office_id(session, "dpmk"))
         assert failed.subscription_id == sub and "private" in failed.last_error
         assert failed_deliveries(session, _office_id(session, "dinsos")) == []
+
+
+def test_an_event_exists_only_if_its_transaction_commits(services, demo, open_settings, hook):
+    """An incident's audit row (the kind the incidents feature writes) gives an `incident`
+    event; a transaction that rolls back after the flush leaves no delivery behind."""
+    from engine.uow import record_audit
+    sub, secret = subscribe(services, open_settings, "dpmk", hook.url, ["incident"])
+    rt = services.runtime
+    rt.clock = lambda: START
+    iid = rt.start(demo["dpmk.penerima"], DPMK, "Uji insiden")
+    with services.sessions() as session:
+        office = _office_id(session, "dpmk")
+    with pytest.raises(RuntimeError):
+        with services.sessions.begin() as session:
+            record_audit(session, "incident_opened", office_id=office, instance_id=iid, at=LATER,
+                         data={"error": "gateway condition failed"})
+            raise RuntimeError("the change fails after its flush")
+    assert deliveries(services, sub) == []
+    with services.sessions.begin() as session:
+        record_audit(session, "incident_opened", office_id=office, instance_id=iid, at=LATER,
+                     data={"error": "gateway condition failed", "form": {"nik": "3402..."}})
+    (d,) = deliveries(services, sub)
+    assert d.event == "incident" and d.payload["data"] == {"office_id": office, "instance_id": iid,
+                                                           "error": "gateway condition failed"}
+    now = LATER + timedelta(seconds=1)
+    assert send_many(services.sessions, open_settings, due_ids(services, open_settings, now), lambda: now) == {
+        d.id: "sent"}
+    (headers, body, _), = hook.requests
+    assert verify(secret, headers, body)["type"] == "incident"
