@@ -5,6 +5,7 @@ sent to a private address unless the installation allows it."""
 from __future__ import annotations
 
 import dataclasses
+import time
 import re
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
@@ -23,6 +24,7 @@ from engine.webhooks.events import EVENTS
 from standardwebhooks.webhooks import Webhook
 
 from .helpers import open_task
+from .test_workers import wait_for
 from .sopdata import DPMK, STEP_DATA
 from .webhook_receiver import receiver, verify
 
@@ -325,3 +327,46 @@ def test_an_event_exists_only_if_its_transaction_commits(services, demo, open_se
         d.id: "sent"}
     (headers, body, _), = hook.requests
     assert verify(secret, headers, body)["type"] == "incident"
+
+
+def test_a_slow_receiver_times_out_and_is_retried(services, demo, open_settings):
+    settings = dataclasses.replace(open_settings, webhook_timeout_seconds=0.5)
+    with receiver(delay=2.0) as hook:
+        sub, _ = subscribe(services, settings, "dpmk", hook.url, ["step.completed"])
+        complete_step1(services, demo)
+        now = LATER + timedelta(seconds=1)
+        (delivery_id,) = due_ids(services, settings, now)
+        started = time.monotonic()
+        assert send_many(services.sessions, settings, [delivery_id], lambda: now) == {delivery_id: "pending"}
+        assert time.monotonic() - started < 1.9  # gave up at the read timeout, not after the answer
+    with services.sessions() as session:
+        (line,) = subscriptions.log(session, sub, None)
+    assert "timed out" in line.error.lower() and line.status_code is None
+
+
+def test_a_huge_answer_is_not_read_whole(services, demo, open_settings):
+    """A receiver answering 200 with 256 MB: the attempt counts as sent after at most 64 KB."""
+    with receiver(answer_bytes=256 * 1024 * 1024) as hook:
+        sub, _ = subscribe(services, open_settings, "dpmk", hook.url, ["step.completed"])
+        complete_step1(services, demo)
+        now = LATER + timedelta(seconds=1)
+        (delivery_id,) = due_ids(services, open_settings, now)
+        started = time.monotonic()
+        assert send_many(services.sessions, open_settings, [delivery_id], lambda: now) == {delivery_id: "sent"}
+        assert time.monotonic() - started < 5
+        # the sender hung up: the receiver could not write its whole answer
+        wait_for(lambda: hook.cut_off, 10, "the receiver to find the connection closed")
+
+
+def test_a_host_name_is_checked_by_the_address_it_resolves_to(services, demo, settings, hook):
+    """`localhost` is no private-looking literal, but it resolves to loopback: refused."""
+    port = hook.url.split(":")[2].split("/")[0]
+    sub, _ = subscribe(services, settings, "dpmk", f"http://localhost:{port}/h", ["step.completed"])
+    complete_step1(services, demo)
+    now = LATER + timedelta(seconds=1)
+    (delivery_id,) = due_ids(services, settings, now)
+    assert send_many(services.sessions, settings, [delivery_id], lambda: now) == {delivery_id: "failed"}
+    assert hook.requests == []
+    with services.sessions() as session:
+        (line,) = subscriptions.log(session, sub, None)
+    assert "localhost resolves to a private or loopback address" in line.error

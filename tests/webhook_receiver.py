@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -26,6 +27,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         srv = self.server
+        if srv.delay:
+            time.sleep(srv.delay)
         with srv.lock:
             srv.requests.append(({k.lower(): v for k, v in self.headers.items()}, body, self.path))
             status = srv.statuses.pop(0) if srv.statuses else 200
@@ -36,19 +39,30 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        if srv.answer_bytes:
+            self.send_header("Content-Length", str(srv.answer_bytes))
         self.end_headers()
-        self.wfile.write(b"{}")
+        try:
+            if srv.answer_bytes:  # an endless-looking answer: the sender must stop reading
+                chunk = b" " * 65536
+                for _ in range(srv.answer_bytes // len(chunk)):
+                    self.wfile.write(chunk)
+            else:
+                self.wfile.write(b"{}")
+        except (BrokenPipeError, ConnectionResetError):
+            srv.cut_off = True
 
     def log_message(self, *args):
         pass
 
 
 @contextmanager
-def receiver(statuses=()):
+def receiver(statuses=(), delay: float = 0.0, answer_bytes: int = 0):
     """`.url`, `.requests` ([(headers lower-cased, body, path)]); answers each POST with the
-    next of `statuses`, then 200."""
+    next of `statuses`, then 200; `delay` seconds late; with an answer of `answer_bytes`."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.requests, server.statuses, server.lock = [], list(statuses), threading.Lock()
+    server.delay, server.answer_bytes, server.cut_off = delay, answer_bytes, False
     server.url = f"http://127.0.0.1:{server.server_port}/hooks/lajur"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
