@@ -313,15 +313,17 @@ def test_an_event_exists_only_if_its_transaction_commits(services, demo, open_se
     with pytest.raises(RuntimeError):
         with services.sessions.begin() as session:
             record_audit(session, "incident_opened", office_id=office, instance_id=iid, at=LATER,
-                         data={"error": "gateway condition failed"})
+                         data={"incident": 7, "kind": "expression", "message": "gateway condition failed"})
             raise RuntimeError("the change fails after its flush")
     assert deliveries(services, sub) == []
     with services.sessions.begin() as session:
         record_audit(session, "incident_opened", office_id=office, instance_id=iid, at=LATER,
-                     data={"error": "gateway condition failed", "form": {"nik": "3402..."}})
+                     data={"incident": 7, "kind": "expression", "message": "gateway condition failed",
+                           "form": {"nik": "3402..."}})
     (d,) = deliveries(services, sub)
-    assert d.event == "incident" and d.payload["data"] == {"office_id": office, "instance_id": iid,
-                                                           "error": "gateway condition failed"}
+    assert d.event == "incident" and d.payload["data"] == {"office_id": office, "instance_id": iid, "incident": 7,
+                                                           "kind": "expression",
+                                                           "message": "gateway condition failed"}
     now = LATER + timedelta(seconds=1)
     assert send_many(services.sessions, open_settings, due_ids(services, open_settings, now), lambda: now) == {
         d.id: "sent"}

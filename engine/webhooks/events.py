@@ -88,8 +88,10 @@ def payload(event: str, event_id: str, row: dict) -> dict:
         data.update({k: extra[k] for k in ("process", "version", "subject") if k in extra})
     elif event == "step.ready":
         data.update({k: extra[k] for k in ("lane", "due_at") if k in extra})
-    elif event == "incident":
-        data.update({k: extra[k] for k in ("error", "reason", "message") if k in extra})
+    elif event == "incident":  # engine/incidents.py: what failed where (the incident's id for the API)
+        data.update({k: extra[k] for k in ("incident", "kind", "element") if k in extra})
+        if isinstance(extra.get("message"), str):
+            data["message"] = extra["message"][:500]
     return {"id": event_id, "type": event, "timestamp": row["at"].isoformat(), "data": data}
 
 
