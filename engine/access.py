@@ -21,6 +21,7 @@ The rules:
 - incidents (the list, an incident's data): process owners and supervisors of the office;
   admins for any office. Retry an incident, correct its data: a process owner of the office
   or an admin (None: the console operator).
+- edit an SOP in the studio (see, save, publish its draft): a process owner of the office only.
 - the dashboard and every open step of the office: supervisors of the office; admins for
   any office or the whole regency.
 - an office's event webhooks: its office_admin, an admin, the console (`check_webhooks`).
@@ -203,6 +204,15 @@ def check_manage_process(actor: Actor | None, office_id: int) -> None:
         raise OtherOffice("this SOP belongs to another office")
     if not may_manage_process(actor, office_id):
         raise Forbidden("only a process owner of this office may manage its SOPs' versions and instances")
+def may_edit_process(actor: Actor, office_id: int) -> bool:
+    """The browser studio (engine/studio): the process page's rule for a signed-in user (the
+    office's own process owners; not a regency admin of another office: publishing deploys code)."""
+    return actor is not None and may_manage_process(actor, office_id)
+
+
+def check_edit_process(actor: Actor, office_id: int) -> None:
+    if not may_edit_process(actor, office_id):
+        raise Forbidden("only a process owner of this office may edit its SOPs")
 
 
 def may_administer(actor: Actor | None, office_id: int) -> bool:

@@ -552,3 +552,23 @@ class Incident(Base):
     resolved_at: Mapped[datetime | None] = utc_dt()
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     resolution: Mapped[str | None] = mapped_column(String(200))
+class ProcessDraft(Base):
+    """An SOP being edited in the browser studio (issue 11): the files of its process folder.
+
+    `files` maps a path of the folder (`process.bpmn`, `sop.json`, `forms/<step>.schema.json`)
+    to its text; publishing deploys exactly these files through engine/deploy.py. One draft per
+    SOP and office, shared by its process owners: `lock_version` guards every save (a save
+    over someone else's newer one is refused), `editor_id`/`updated_at` say who saved last.
+    """
+
+    __tablename__ = "process_draft"
+    __table_args__ = (UniqueConstraint("office_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(100))
+    based_on_version: Mapped[int | None] = mapped_column(Integer)
+    files: Mapped[dict] = mapped_column(JSON)
+    problems: Mapped[list | None] = mapped_column(JSON)  # the validator's answer to the last save
+    editor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = utc_dt()
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)

@@ -14,6 +14,7 @@ writes here, and this module alone writes the rows of those tables:
 | `process_instance` | `UnitOfWork.new_instance`, `UnitOfWork.instance` (guarded by `lock_version`; with `version_id` it also moves the instance to another version of its SOP, engine/migration.py) |
 | `incident` | `UnitOfWork.open_incident`, `UnitOfWork.incident` (retried, resolved; guarded: still open) |
 | `notification` (of an incident) | `UnitOfWork.notify` (reminders' rows are the deadline tick's, engine/tick.py) |
+| `process_draft` | `write_draft`, `delete_draft` (the studio's drafts, guarded by their own `lock_version`) |
 | `delivery` (an event webhook's) | `UnitOfWork.flush`, with the event's audit row (engine/webhooks/events.py) |
 
 Usage, inside the caller's transaction (a Session from `sessionmaker.begin()`)::
@@ -43,13 +44,13 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Table, bindparam, insert, null, or_, select, update
+from sqlalchemy import Table, bindparam, delete, insert, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from .audit import chain_key, row_hash
 from .errors import Conflict
-from .models import (AuditEvent, Deadline, Delivery, HumanTask, Incident, Notification, Office, ProcessInstance,
-                     TaskPause)
+from .models import (AuditEvent, Deadline, Delivery, HumanTask, Incident, Notification, Office, ProcessDraft,
+                     ProcessInstance, TaskPause)
 from .sqltx import SqlTx, Stmt
 from .webhooks import events as webhook_events
 
@@ -314,3 +315,36 @@ def record_audit(session: Session, kind: str, **fields) -> None:
     uow = UnitOfWork.on(session)
     uow.audit(kind, **fields)
     uow.flush()
+
+
+_DRAFT = ProcessDraft.__table__
+INSERT_DRAFT = Stmt(insert(_DRAFT).values({c: bindparam(c) for c in (
+    "office_id", "key", "based_on_version", "files", "problems", "editor_id", "updated_at", "lock_version")}))
+UPDATE_DRAFT = Stmt(update(_DRAFT).where(_DRAFT.c.id == bindparam("draft"), _DRAFT.c.lock_version == bindparam("seen"))
+                    .values(based_on_version=bindparam("based_on_version"), files=bindparam("files"),
+                            problems=bindparam("problems"), editor_id=bindparam("editor_id"),
+                            updated_at=bindparam("updated_at"), lock_version=_DRAFT.c.lock_version + 1))
+DELETE_DRAFT = Stmt(delete(_DRAFT).where(_DRAFT.c.id == bindparam("draft"), _DRAFT.c.lock_version == bindparam("seen")))
+
+
+def write_draft(session: Session, *, draft_id: int | None, seen: int | None, office_id: int, key: str,
+                based_on_version: int | None, files: dict, problems: list, editor_id: int | None,
+                at: datetime) -> None:
+    """Create a studio draft (`draft_id` None) or save over one, only if its `lock_version` is
+    still `seen`: two owners saving from the same state, the second is refused (Conflict)."""
+    tx = SqlTx(session)
+    row = {"based_on_version": based_on_version, "files": files, "problems": problems, "editor_id": editor_id,
+           "updated_at": at}
+    if draft_id is None:
+        tx.batch([(INSERT_DRAFT, {**row, "office_id": office_id, "key": key, "lock_version": 1})])
+        return
+    [(count, _)] = tx.batch([(UPDATE_DRAFT, {**row, "draft": draft_id, "seen": seen})])
+    if count != 1:
+        raise Conflict("someone else saved this draft meanwhile; reload it")
+
+
+def delete_draft(session: Session, draft_id: int, seen: int) -> None:
+    """The draft was published (or discarded): gone, if nobody saved it meanwhile."""
+    [(count, _)] = SqlTx(session).batch([(DELETE_DRAFT, {"draft": draft_id, "seen": seen})])
+    if count != 1:
+        raise Conflict("someone else saved this draft meanwhile; reload it")

@@ -1,14 +1,14 @@
 """event webhooks: subscriptions per office, event deliveries in the outbox, the attempt log (issue 13)
 
 Revision ID: 0014
-Revises: 0013
+Revises: 0017
 Create Date: 2026-12-01 07:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0014'
-down_revision = '0013'  # after main's 0013 (incidents); given as 0008
+down_revision = '0017'  # after main's 0017 (studio drafts); given as 0008
 branch_labels = None
 depends_on = None
 
