@@ -24,6 +24,7 @@ The rules:
 - edit an SOP in the studio (see, save, publish its draft): a process owner of the office only.
 - the dashboard and every open step of the office: supervisors of the office; admins for
   any office or the whole regency.
+- an office's event webhooks: its office_admin, an admin, the console (`check_webhooks`).
 """
 from __future__ import annotations
 
@@ -255,3 +256,10 @@ def check_retry_incident(actor: Actor | None, office_id: int) -> None:
         raise OtherOffice("this belongs to another office")
     if not may_retry_incident(actor, office_id):
         raise Forbidden("only a process owner of this office may retry an incident or correct its data")
+
+
+def check_webhooks(actor: Actor | None, office_id: int) -> None:
+    """An office's event webhooks (subscriptions, delivery log, send again) are its
+    administrator's, like its groups and people: an admin, the office's office_admin, the console."""
+    if not may_administer(actor, office_id):
+        raise Forbidden("only an admin or this office's administrator may manage its webhooks")

@@ -15,6 +15,7 @@ writes here, and this module alone writes the rows of those tables:
 | `incident` | `UnitOfWork.open_incident`, `UnitOfWork.incident` (retried, resolved; guarded: still open) |
 | `notification` (of an incident) | `UnitOfWork.notify` (reminders' rows are the deadline tick's, engine/tick.py) |
 | `process_draft` | `write_draft`, `delete_draft` (the studio's drafts, guarded by their own `lock_version`) |
+| `delivery` (an event webhook's) | `UnitOfWork.flush`, with the event's audit row (engine/webhooks/events.py) |
 
 Usage, inside the caller's transaction (a Session from `sessionmaker.begin()`)::
 
@@ -51,6 +52,7 @@ from .errors import Conflict
 from .models import (AuditEvent, Deadline, Delivery, HumanTask, Incident, Notification, Office, ProcessDraft,
                      ProcessInstance, TaskPause)
 from .sqltx import SqlTx, Stmt
+from .webhooks import events as webhook_events
 
 _AUDIT = AuditEvent.__table__
 _TASK = HumanTask.__table__
@@ -268,6 +270,11 @@ class UnitOfWork:
         if self._audits:
             batch.append((INSERT_AUDIT, self._audits))
             guards.append(None)
+            # the event webhooks of these rows, in their transaction (engine/webhooks/events.py)
+            deliveries = webhook_events.delivery_rows(self._audits)
+            if deliveries:
+                batch.append((webhook_events.INSERT_DELIVERIES, deliveries[0] if len(deliveries) == 1 else deliveries))
+                guards.append(None)
         for name, owner, previous, head in head_moves:
             batch.append((MOVE_HEAD[name], {"owner": owner, "previous": previous, "head": head}))
             guards.append("the audit trail of this process changed meanwhile; reload it")
