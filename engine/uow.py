@@ -10,6 +10,8 @@ writes here, and this module alone writes the rows of those tables:
 | `human_task` | `UnitOfWork.open_task` (a step became ready), `UnitOfWork.task` (any change of an open step) |
 | `deadline` | `UnitOfWork.add_deadlines`, `UnitOfWork.deadlines` (all of a step's), `UnitOfWork.deadline` (one) |
 | `task_pause` | `UnitOfWork.pause_opened`, `UnitOfWork.pause_closed` |
+| `pause_request` | `UnitOfWork.pause_requested`, `UnitOfWork.pause_decided` |
+| `notification` (in-app messages of a change) | `UnitOfWork.notify` |
 | `delivery` (cancel only) | `UnitOfWork.cancel_deliveries` |
 | `process_instance` | `UnitOfWork.new_instance`, `UnitOfWork.instance` (guarded by `lock_version`) |
 
@@ -45,7 +47,8 @@ from sqlalchemy.orm import Session
 
 from .audit import chain_key, row_hash
 from .errors import Conflict
-from .models import AuditEvent, Deadline, Delivery, HumanTask, Office, ProcessInstance, TaskPause
+from .models import (AuditEvent, Deadline, Delivery, HumanTask, Notification, Office, PauseRequest, ProcessInstance,
+                     TaskPause)
 from .sqltx import SqlTx, Stmt
 
 _AUDIT = AuditEvent.__table__
@@ -55,6 +58,8 @@ _PAUSE = TaskPause.__table__
 _INSTANCE = ProcessInstance.__table__
 _DELIVERY = Delivery.__table__
 _OFFICE = Office.__table__
+_PAUSE_REQUEST = PauseRequest.__table__
+_NOTIFICATION = Notification.__table__
 
 
 def defaults(table: Table) -> dict:
@@ -78,6 +83,15 @@ INSERT_PAUSE = _insert(_PAUSE, ("human_task_id", "paused_at", "reason", "paused_
 CLOSE_PAUSE = Stmt(update(_PAUSE).where(_PAUSE.c.human_task_id == bindparam("task"), _PAUSE.c.resumed_at.is_(None))
                    .values(resumed_at=bindparam("now"), resume_reason=bindparam("reason"),
                            resumed_by_id=bindparam("user")))
+INSERT_PAUSE_REQUEST = _insert(_PAUSE_REQUEST, ("human_task_id", "instance_id", "office_id", "requested_by_id",
+                                               "requested_at", "reason", "status", "decided_by_id", "decided_at"))
+DECIDE_PAUSE_REQUEST = Stmt(update(_PAUSE_REQUEST).where(_PAUSE_REQUEST.c.id == bindparam("request"),
+                                                         _PAUSE_REQUEST.c.status == "pending")
+                            .values(status=bindparam("status"), decided_by_id=bindparam("user"),
+                                    decided_at=bindparam("now"), decision_note=bindparam("note")))
+_NOTIFICATION_COLUMNS = ("user_id", "office_id", "human_task_id", "instance_id", "level", "seq", "inapp", "subject",
+                         "body", "link", "payload", "created_at")
+INSERT_NOTIFICATION = _insert(_NOTIFICATION, _NOTIFICATION_COLUMNS)
 _INSTANCE_COLUMNS = ("id", "office_id", "version_id", "subject", "status", "state", "lock_version",
                      "started_by_id", "started_at")
 INSERT_INSTANCE = _insert(_INSTANCE, _INSTANCE_COLUMNS)
@@ -193,6 +207,26 @@ class UnitOfWork:
 
     def pause_closed(self, task_id: int, at: datetime, reason: str | None, user_id: int | None) -> None:
         self._add(CLOSE_PAUSE, {"task": task_id, "now": at, "reason": reason, "user": user_id})
+
+    # ---- pause_request ----------------------------------------------------------------------
+    def pause_requested(self, row: dict) -> None:
+        """A request to stop a step's clock (row: the columns of INSERT_PAUSE_REQUEST; status
+        "pending", or "immediate" when the office stops the clock at once)."""
+        self._add(INSERT_PAUSE_REQUEST, {"decided_by_id": None, "decided_at": None, **row})
+
+    def pause_decided(self, request_id: int, status: str, at: datetime, user_id: int | None,
+                      note: str | None = None) -> None:
+        """Close a pending request (approved, refused, withdrawn); guarded: a request decided
+        meanwhile raises Conflict at the flush."""
+        self._add(DECIDE_PAUSE_REQUEST, {"request": request_id, "status": status, "now": at, "user": user_id,
+                                         "note": note}, "this pause request was decided meanwhile; reload it")
+
+    # ---- notification ------------------------------------------------------------------------
+    def notify(self, rows: list[dict]) -> None:
+        """In-app messages a change sends (a pause requested, decided): the columns of
+        INSERT_NOTIFICATION; `inapp` defaults to true, `payload` and `link` to none."""
+        for row in rows:
+            self._add(INSERT_NOTIFICATION, {"inapp": True, "payload": None, "link": None, "seq": 0, **row})
 
     # ---- delivery ----------------------------------------------------------------------------
     def cancel_deliveries(self, task_id: int) -> None:

@@ -618,6 +618,7 @@ def test_supervisor_reassigns_a_step_from_the_step_page(app, services, users):
 def test_instance_timeline_names_clock_pauses(app, services, users):
     iid = services.runtime.start(users["dpmk.penerima"], DPMK, "Linimasa jeda")
     task = open_task(services, iid)
+    services.runtime.set_pause_mode(None, "dpmk", "immediate")
     services.runtime.pause(users["dpmk.penerima"], task.id, "Menunggu foto tambahan")
     page = login(app, "dpmk.penerima").get(f"/instances/{iid}").get_data(as_text=True)
     assert "Jam Mutu Baku dijeda" in page and "Menunggu foto tambahan" in page

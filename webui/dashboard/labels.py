@@ -29,6 +29,7 @@ def labels() -> dict[str, str]:
         "ready_at": _("Siap (waktu kantor)"), "due_at": _("Batas waktu (waktu kantor)"),
         "completed_at": _("Selesai (waktu kantor)"), "working_minutes": _("Durasi (menit kerja)"),
         "late": _("Terlambat"),
+        "started_at": _("Dimulai (waktu kantor)"), "started_by": _("Dimulai oleh"),
     }
 
 
@@ -37,7 +38,7 @@ def titles() -> dict[str, str]:
         "overview": _("Per langkah SOP"), "offices": _("Per kantor"), "officers": _("Per pegawai"),
         "officer_steps": _("Median per langkah per pegawai"), "trends": _("Per minggu"),
         "heatmap": _("Langkah terlambat per hari"), "rework": _("Pengembalian (TIDAK) per SOP"),
-        "drill": _("Rincian"),
+        "drill": _("Rincian"), "instances": _("Daftar instans"),
     }
 
 
