@@ -240,7 +240,7 @@ def clock_state(session, task_id: int) -> tuple[PendingPause | None, LastResume 
     resumed = tx.one(LAST_RESUME, {"task": task_id})
     last = None
     if resumed is not None:
-        data = resumed[1] or {}
+        data = tx.document(resumed[1]) or {}
         last = LastResume(tx.when(resumed[0]), _when(data.get("due_before")), _when(data.get("due_at")),
                           data.get("paused_minutes"))
     return pending, last
