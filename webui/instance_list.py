@@ -28,7 +28,7 @@ from engine.models import Office, ProcessDefinition, ProcessVersion, User
 
 from . import current_services
 from .auth import login_required
-from .dashboard import export as files
+from .dashboard.export import CSV_MIME, XLSX_MIME, to_csv, to_xlsx
 from .dashboard.filters import FIRST_DAY, LAST_DAY, MAX_TEXT
 from .errors import render_error
 from .i18n import _
@@ -259,9 +259,9 @@ def export(fmt: str):
     table = type(table)(table.name, table.columns,
                         [tuple(words.get(v, v) if i == state else v for i, v in enumerate(r)) for r in table.rows])
     if fmt == "csv":
-        body, mime = files.to_csv(table), files.CSV_MIME
+        body, mime = to_csv(table), CSV_MIME
     else:
-        body, mime = files.to_xlsx({"instances": table}), files.XLSX_MIME
+        body, mime = to_xlsx({"instances": table}), XLSX_MIME
     stamp = now.astimezone(WIB).strftime("%Y%m%d-%H%M")
     return Response(body, mimetype=mime, headers={
         "Content-Disposition": f'attachment; filename="lajur-instans-{stamp}.{fmt}"', "Cache-Control": "no-store"})
