@@ -556,6 +556,7 @@ def test_committed_mo_matches_po():
 def test_pause_and_resume_the_clock_from_the_step_page(app, services, users):
     """The Mutu Baku clock stops with a reason and starts again; both land in the audit trail."""
     from engine.models import AuditEvent
+    services.runtime.set_pause_mode(None, "dpmk", "immediate")  # no request: tests/test_instance_list_web.py has that
     client = login(app, "dpmk.penerima")
     iid = services.runtime.start(users["dpmk.penerima"], "dpmk-pemutakhiran-website", "Jeda jam")
     with services.sessions() as s:
