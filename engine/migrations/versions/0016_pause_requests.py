@@ -1,14 +1,14 @@
 """A pause of a step's clock is a request a supervisor decides (issue 14, finding 9)
 
 Revision ID: 0016
-Revises: 0008
+Revises: 0017
 Create Date: 2026-12-01 07:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0016'
-down_revision = '0008'
+down_revision = '0017'  # re-chained after main's 0013 and 0017 (the brief's 0008 would make two heads)
 branch_labels = None
 depends_on = None
 
