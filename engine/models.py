@@ -56,6 +56,10 @@ class Office(Base):
     include_cuti_bersama: Mapped[bool] = mapped_column(Boolean, default=True)
     calendar_revision: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change
     audit_hash: Mapped[str | None] = mapped_column(String(64))  # head of the office's audit chain (engine/audit.py)
+    # A staff member's pause of a step's clock: "approval" (a request a supervisor approves or
+    # refuses; the clock stops when approved) or "immediate" (the clock stops at once and the
+    # supervisors are told). See engine/pause_requests.py.
+    pause_mode: Mapped[str] = mapped_column(String(16), default="approval", server_default="approval")
 
 
 class CalendarOverride(Base):
@@ -296,6 +300,29 @@ class TaskPause(Base):
     resume_reason: Mapped[str | None] = mapped_column(String(500))
     paused_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     resumed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
+class PauseRequest(Base):
+    """A staff member's request to stop a step's SLA clock, and the supervisor's decision.
+
+    pending -> approved (the clock stopped then) | refused | withdrawn (the step closed or the
+    clock was stopped otherwise); "immediate": the office stops the clock at once and the
+    supervisors were told. Written by engine/uow.py only (engine/pause_requests.py decides)."""
+
+    __tablename__ = "pause_request"
+    __table_args__ = (Index("ix_pause_request_task", "human_task_id", "status"),
+                      Index("ix_pause_request_office_status", "office_id", "status"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    human_task_id: Mapped[int] = mapped_column(BigId, ForeignKey("human_task.id", ondelete="CASCADE"))
+    instance_id: Mapped[int] = mapped_column(BigId, ForeignKey("process_instance.id", ondelete="CASCADE"))
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    requested_at: Mapped[datetime] = utc_dt()
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|approved|refused|withdrawn|immediate
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None] = utc_dt()
+    decision_note: Mapped[str | None] = mapped_column(String(500))
 
 
 class Deadline(Base):
