@@ -13,20 +13,20 @@ from flask import (Blueprint, current_app, redirect, render_template, request, u
 from flask_login import current_user
 
 from engine import attachments as evidence
-from engine import access
+from engine import access, requirements, review, rework
 from engine.errors import Conflict, FormInvalid, NotFound
 from engine.models import User
 from engine.queries import COUNT_CAP, task_row, user_names
 
-from . import current_services, flash, reads
+from . import current_services, flash, reads, step_view
 from .auth import login_required, safe_next
 from .forms import build_fields, coerce, file_fields, file_values, validate
-from .i18n import _
+from .i18n import _, format_wib
 from .inbox import counts_for, row_urls, tab_labels
 
 bp = Blueprint("tasks", __name__)
 
-CHECKLIST = "_persyaratan"
+CHECKLIST = requirements.KEY
 
 
 def step_schemas(version_id: int) -> tuple[dict, dict]:
@@ -66,9 +66,11 @@ def paraf_trail(history, steps: dict) -> list[dict]:
                 bpmn_id = key[len("paraf_"):]
                 decision = next((v for k, v in (done.data or {}).items()
                                  if k.startswith("persetujuan") and isinstance(v, str)), None)
+                # the reason is on the trail itself, next to its TIDAK (engine.rework.reason_of)
                 trail.append({"step": steps.get(bpmn_id, {}).get("name", bpmn_id),
                               "no": steps.get(bpmn_id, {}).get("no"), "name": value.get("name"),
-                              "user": value.get("user"), "at": _parse(value.get("at")), "decision": decision})
+                              "user": value.get("user"), "at": _parse(value.get("at")), "decision": decision,
+                              "reason": rework.reason_of({}, done.data) if decision == "TIDAK" else None})
     return trail
 
 
@@ -88,28 +90,32 @@ def _page(task_id: int, data: dict | None = None, errors: dict | None = None, st
     prefilled = False
     if data is None:
         data = {k: v for k, v in draft.items() if k != CHECKLIST} if task.state == "ready" else (task.data or {})
-        checklist = draft.get(CHECKLIST, [])
+        checklist = draft.get(CHECKLIST, []) if task.state == "ready" else (task.data or {}).get(CHECKLIST, [])
         if task.state == "ready" and not draft:
             # a step sent back (TIDAK) starts from what was submitted last time, not from an empty form;
             # an approval (paraf) step is decided afresh, so it never starts from the earlier decision
             previous = [h for h in history if h.bpmn_id == task.bpmn_id]
             if previous and not detail["step"].get("paraf"):
-                data = {k: v for k, v in (previous[-1].data or {}).items() if not is_paraf(k, v)}
+                data = {k: v for k, v in (previous[-1].data or {}).items()
+                        if not is_paraf(k, v) and not k.startswith("_")}
                 prefilled = True
     else:
         checklist = request.form.getlist(CHECKLIST)
     earlier: dict[str, list[str]] = {}
     shas = set(file_values(schema, data))
-    past = []
+
+    def schema_of_step(bpmn_id):
+        return forms.get(steps.get(bpmn_id, {}).get("form"), {})
+
     for done in history:
-        done_schema = forms.get(steps.get(done.bpmn_id, {}).get("form"), {})
+        done_schema = schema_of_step(done.bpmn_id)
         for name in file_fields(done_schema):
             if isinstance((done.data or {}).get(name), list):
                 earlier[name] = done.data[name]
         shas |= file_values(done_schema, done.data)
-        past.append({"task": done, "rows": describe(done_schema, done.data)})
     for values in earlier.values():
         shas.update(values)
+    rounds = step_view.rounds_view(history, detail["returns"], describe, schema_of_step)
     with services.sessions() as db:
         files = evidence.by_sha(db, None if current_user.has_role("admin") else current_user.office_id, shas)
         names = user_names(db, {task.assignee_id, task.completed_by_id} | {h.completed_by_id for h in history})
@@ -119,13 +125,24 @@ def _page(task_id: int, data: dict | None = None, errors: dict | None = None, st
     may_clock = detail["may_clock"]  # engine.access.may_clock, decided by the engine
     members = (services.runtime.lane_members(current_user.id, task_id)
                if task.state == "ready" and current_user.has_role("supervisor") else [])
+    now = datetime.now(timezone.utc)
+    returned = detail["returned"] if task.state == "ready" else None
+    # a decision step reads the work first: the latest round's steps, before the form
+    decision = review.is_decision(detail["step"], schema)
+    under_review = [s for s in rounds[-1]["steps"] if s["task"].bpmn_id != task.bpmn_id] if decision and rounds else []
     return render_template(
-        "tasks/detail.html", task=task, lane_members=members, step=detail["step"], sop_step=detail["sop_step"], sop=detail["sop"],
-        instance=detail["instance"], fields=fields, form_errors=(errors or {}).get("", []), files=files,
-        history=past, trail=paraf_trail(history, steps), may_act=may_act, in_lane=detail["may_act"], may_clock=may_clock,
-        holder=holder, names=names, prefilled=prefilled,
-        done_rows=describe(schema, task.data) if task.state == "completed" else [], checklist=checklist, schema=schema, has_draft=bool(task.draft),
-        max_mb=current_app.config["LAJUR_MAX_UPLOAD_BYTES"] // (1024 * 1024), now=datetime.now(timezone.utc),
+        "tasks/detail.html", task=task, lane_members=members, step=detail["step"], sop_step=detail["sop_step"],
+        sop=detail["sop"], instance=detail["instance"], fields=fields, form_errors=(errors or {}).get("", []),
+        checklist_errors=(errors or {}).get(CHECKLIST, []), files=files, rounds=rounds, decision=decision,
+        under_review=under_review, round_no=len(detail["returns"]) + 1,
+        trail=paraf_trail(history, steps), may_act=may_act, in_lane=detail["may_act"], may_clock=may_clock,
+        holder=holder, names=names, prefilled=prefilled, returned=returned,
+        returned_changes=step_view.returned_changes(task, history, schema, task.draft) if returned else None,
+        clock=step_view.clock(task, detail["office_calendar"], detail["pauses"], now),
+        requirements_required=requirements.required(detail["sop_step"]),
+        done_rows=describe(schema, task.data) if task.state == "completed" else [], checklist=checklist,
+        schema=schema, has_draft=bool(task.draft),
+        max_mb=current_app.config["LAJUR_MAX_UPLOAD_BYTES"] // (1024 * 1024), now=now,
     ), status
 
 
@@ -205,9 +222,13 @@ def submit(task_id: int):
     for name, messages in validate(schema, data).items():
         errors.setdefault(name, []).extend(m for m in messages if m not in errors.get(name, []))
     _check_files_of_office(schema, data, errors)
+    opened: list[int] = []
     if not errors:
         try:
-            runtime.complete(current_user.id, task_id, data)
+            # completing needs holding the step: "Ambil dan selesaikan" says so explicitly
+            opened = runtime.complete(current_user.id, task_id, data,
+                                      claim=request.form.get("action") == "claim_complete",
+                                      checklist=request.form.getlist(CHECKLIST))
         except (Conflict, NotFound):
             _discard_uploads(stored_ids)
             raise
@@ -216,8 +237,26 @@ def submit(task_id: int):
                 errors.setdefault(path.split(".")[0], []).extend(messages)
     if errors:
         return _page(task_id, data, errors, 422)
-    flash(_("Langkah selesai. Terima kasih."), "info")
+    flash(where_it_went(head.instance_id, opened), "info")
     return redirect(url_for("inbox.index"))
+
+
+def where_it_went(instance_id: int, opened: list[int]) -> str:
+    """The message after completing: which step comes next, in which lane, held by whom."""
+    with current_services().sessions() as db:
+        rows = [task_row(db, i) for i in opened]
+    rows = [r for r in rows if r is not None]
+    if not rows:
+        return _("Langkah selesai. Semua langkah SOP ini sudah selesai.")
+    parts = []
+    for row in rows:
+        if row.assignee_id == current_user.id:
+            parts.append(_("“%(s)s” (lajur %(l)s) sekarang di Kotak Tugas Anda", s=row.name, l=row.lane))
+        elif row.assignee:
+            parts.append(_("“%(s)s” (lajur %(l)s) kepada %(n)s", s=row.name, l=row.lane, n=row.assignee))
+        else:
+            parts.append(_("“%(s)s” ke kelompok lajur %(l)s, belum diambil", s=row.name, l=row.lane))
+    return _("Langkah selesai. Diteruskan ke %(next)s.", next="; ".join(parts))
 
 
 def _check_files_of_office(schema: dict, data: dict, errors: dict[str, list[str]]) -> None:
@@ -272,8 +311,9 @@ def pause(task_id: int):
 @bp.post("/tasks/<int:task_id>/resume")
 @login_required
 def resume(task_id: int):
-    current_services().runtime.resume(current_user.id, task_id, request.form.get("reason", "").strip())
-    flash(_("Jam Mutu Baku berjalan lagi; batas waktu bergeser sesuai lama jeda."), "info")
+    due = current_services().runtime.resume(current_user.id, task_id, request.form.get("reason", "").strip())
+    flash(_("Jam Mutu Baku berjalan lagi. Batas waktu baru: %(t)s (bergeser sesuai lama jeda).",
+            t=format_wib(due) if due else "–"), "info")
     return redirect(url_for("tasks.detail", task_id=task_id))
 
 
