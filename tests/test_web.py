@@ -587,7 +587,17 @@ def test_pause_and_resume_the_clock_from_the_step_page(app, services, users):
 def test_notification_channels_are_chosen_on_the_profile_page(app, services, users):
     client = login(app, "dinsos.pengelola")
     page = client.get("/profile").get_data(as_text=True)
-    assert 'name="channels" value="webhook"' in page
+    # nothing configured here (no SMTP server, no webhook): neither is offered, so none fails unseen
+    assert 'name="channels" value="inapp" checked' in page
+    assert 'name="channels" value="email"' not in page and 'name="channels" value="webhook"' not in page
+    assert "belum diatur oleh administrator" in page
+    from engine.models import Office, OfficeWebhook
+    with services.sessions.begin() as s:
+        office = s.scalar(select(Office).where(Office.code == "dinsos"))
+        s.add(OfficeWebhook(office_id=office.id, url="https://hook.example.id/lajur", secret="rahasia-webhook-123",
+                            active=True))
+    page = client.get("/profile").get_data(as_text=True)
+    assert 'name="channels" value="webhook"' in page and 'name="channels" value="email"' not in page
     bad = client.post("/profile", data={"section": "channels", "channels": ["inapp", "webhook"], "email": "x@y.id"})
     assert bad.status_code == 422 and "wajib diisi untuk webhook" in bad.get_data(as_text=True)
     with services.sessions() as s:
