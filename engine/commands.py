@@ -273,7 +273,7 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict, claim: bool 
             _audit(uow, task, "task_completed", now,
                    submitted if ticked is None else {**submitted, requirements.KEY: ticked})
             head = head_of(task)
-            returns = rework.ReturnRule(tx, task.instance_id, workflow)
+            returns = rework.ReturnRule(tx, task.instance_id, workflow, form_version.steps, task.bpmn_id)
             opened = mirror(rt, session, uow, head, workflow, now, [r for r in open_rows if r[0] != task.id],
                             TaskIds(tx, probe[0][0]), calendar, holder_for=returns)
             reason = None

@@ -51,9 +51,17 @@ def reason_of(schema: dict, data: dict | None) -> str | None:
 
 
 def done_before(workflow, spiff_task) -> bool:
-    """Whether the workflow already completed this step once (the flow came back to it)."""
+    """Whether the workflow already completed this step once."""
     return any(t is not spiff_task and t.has_state(TaskState.COMPLETED)
                for t in workflow.get_tasks(spec_name=spiff_task.task_spec.name))
+
+
+def goes_back(steps: dict, from_step: str, to_step: str) -> bool:
+    """The flow moved backwards: to a step numbered before the one completed (steps' `no`, the
+    SOP order derived from the BPMN at deploy). Going on from a redone step 1 to step 2 is not
+    a return, though step 2 was done before too."""
+    a, b = (steps.get(from_step) or {}).get("no"), (steps.get(to_step) or {}).get("no")
+    return a is not None and b is not None and b <= a
 
 
 class Return(NamedTuple):
@@ -71,11 +79,13 @@ class ReturnRule:
     tx: SqlTx
     instance_id: int
     workflow: object
+    steps: dict      # the version's steps (their `no`)
+    from_step: str   # the step being completed
     returns: list[Return] = field(default_factory=list)
     _previous: dict | None = None
 
     def __call__(self, row_id: int, spiff_task, bpmn_id: str, lane: str | None, group_id: int | None) -> int | None:
-        if not done_before(self.workflow, spiff_task):
+        if not goes_back(self.steps, self.from_step, bpmn_id) or not done_before(self.workflow, spiff_task):
             return None
         if self._previous is None:
             self._previous = {}

@@ -60,6 +60,11 @@ def test_a_rejection_goes_back_to_its_author_with_the_reason(services, demo, key
         assert session.scalars(select(Delivery).where(Delivery.notification_id == notes[0].id)).all() == []
     # the resubmission completes the round; the next TIDAK returns to the same author again
     work_step(services, demo, key, iid, "step1")
+    onward = open_task(services, iid)  # going on to step 2 again is not a return
+    assert onward.bpmn_id == "step2" and onward.assignee_id is None
+    with services.sessions() as session:
+        assert session.scalar(select(AuditEvent).where(AuditEvent.human_task_id == onward.id,
+                                                       AuditEvent.kind == "task_returned")) is None
     work_step(services, demo, key, iid, "step2")
     work_step(services, demo, key, iid, "step3", reject=True)
     assert open_task(services, iid).assignee_id == author
