@@ -269,26 +269,7 @@ def email_message(settings: Settings, out: Outgoing) -> EmailMessage:
     msg["Message-ID"] = f"<lajur-delivery-{out.delivery_id}@{settings.smtp_from.split('@')[-1]}>"
     msg["X-Lajur-Delivery"] = str(out.delivery_id)
     msg.set_content(out.text)
-    msg.add_alternative(message_html(out.text), subtype="html")
     return msg
-
-
-def message_html(text: str) -> str:
-    """The text of a message as simple HTML paragraphs (escaped; a line "Buka: <url>" /
-    "Open: <url>" becomes a link), so mail clients show a letter, not raw text."""
-    import html
-    parts = []
-    for para in text.strip().split("\n\n"):
-        lines = []
-        for line in para.split("\n"):
-            label, _, rest = line.partition(": ")
-            if label in ("Buka", "Open") and rest.startswith(("http://", "https://")):
-                lines.append(f'<a href="{html.escape(rest, quote=True)}">{html.escape(label)}</a>')
-            else:
-                lines.append(html.escape(line))
-        parts.append("<p>" + "<br>".join(lines) + "</p>")
-    return ('<!doctype html><html><body style="font-family: Arial, sans-serif; font-size: 15px; '
-            'line-height: 1.5; max-width: 640px">' + "".join(parts) + "</body></html>")
 
 
 class Sender:

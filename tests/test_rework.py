@@ -188,8 +188,3 @@ def test_email_is_offered_and_sent_only_with_an_smtp_server():
     with_smtp = Settings(database_url="sqlite://", broker_url="memory://", data_dir=Path("/tmp"),
                          base_url="http://x", smtp_host="127.0.0.1")
     assert notify.configured_channels(with_smtp, webhook=True) == ("inapp", "email", "webhook")
-
-
-def test_an_email_is_a_letter_with_an_html_part():
-    html = notify.message_html("Yth. Budi,\n\nLangkah <b> belum selesai.\nBuka: http://x/tasks/1\n")
-    assert "<p>Yth. Budi,</p>" in html and "&lt;b&gt;" in html and '<a href="http://x/tasks/1">Buka</a>' in html
