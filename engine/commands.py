@@ -280,6 +280,9 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict, claim: bool 
             if returns.returns:
                 reason = rework.reason_of(form_version.forms.get(form_version.steps[task.bpmn_id].get("form"), {}),
                                           submitted)
+            names = {back.task_id: back.holder_name for back in returns.returns}
+            for info in opened.steps:
+                info["holder_name"] = names.get(info["id"])
             for back in returns.returns:
                 uow.audit("task_returned", office_id=task.office_id, instance_id=task.instance_id,
                           human_task_id=back.task_id, user_id=task.user_id, at=now, step=back.bpmn_id,

@@ -28,6 +28,15 @@ if TYPE_CHECKING:
 HolderRule = Callable[[int, object, str, "str | None", "int | None"], "int | None"]
 
 
+class Opened(list):
+    """The ids of the steps a change opened (a list of ints, as callers use it), with what a
+    message about them needs in `steps`: id, name, lane, holder id and name (no extra read)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.steps: list[dict] = []
+
+
 def mirror(rt: "Runtime", session: Session, uow: UnitOfWork, head: InstanceHead, workflow: BpmnWorkflow,
            now: datetime, open_rows: list, ids: TaskIds, calendar=None, holder_for: HolderRule | None = None) -> list[int]:
     """Record the rows of newly ready and no longer ready steps; return the new step ids.
@@ -40,7 +49,7 @@ def mirror(rt: "Runtime", session: Session, uow: UnitOfWork, head: InstanceHead,
     open_by_guid = {guid: (row_id, bpmn_id) for row_id, guid, bpmn_id in open_rows}
     ready = workflow.get_tasks(state=TaskState.READY, manual=True)
     ready_ids = {str(t.id) for t in ready}
-    opened: list[int] = []
+    opened = Opened()
     for task in ready:
         guid = str(task.id)
         if guid in open_by_guid:
@@ -62,6 +71,8 @@ def mirror(rt: "Runtime", session: Session, uow: UnitOfWork, head: InstanceHead,
             "mutu_baku_minutes": minutes, "ready_at": now, "due_at": due,
             "assignee_id": holder, "claimed_at": now if holder is not None else None})
         opened.append(row_id)
+        opened.steps.append({"id": row_id, "bpmn_id": bpmn_id, "name": step.get("name") or task.task_spec.bpmn_name
+                             or bpmn_id, "lane": lane, "holder_id": holder, "holder_name": None})
         uow.add_deadlines(deadlines.deadline_rows(row_id, head.office_id, now, minutes, step, calendar))
         ready = {"lane": lane, "due_at": due.isoformat() if due else None}
         if holder is not None:

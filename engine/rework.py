@@ -27,7 +27,7 @@ _T, _U = HumanTask.__table__, User.__table__
 # every completed step of the instance, oldest first, with whether its completer is still
 # active and a member of the step's lane
 PREVIOUS_HOLDERS = Stmt(
-    select(_T.c.bpmn_id, _T.c.completed_by_id, _U.c.active,
+    select(_T.c.bpmn_id, _T.c.completed_by_id, _U.c.active, _U.c.full_name,
            exists().where(user_group.c.user_id == _T.c.completed_by_id, user_group.c.group_id == _T.c.group_id))
     .select_from(_T.outerjoin(_U, _U.c.id == _T.c.completed_by_id))
     .where(_T.c.instance_id == bindparam("instance"), _T.c.state == "completed")
@@ -69,6 +69,7 @@ class Return(NamedTuple):
     bpmn_id: str
     holder_id: int | None  # None: back to the lane's pool
     group_id: int | None
+    holder_name: str | None = None
 
 
 @dataclass
@@ -89,11 +90,12 @@ class ReturnRule:
             return None
         if self._previous is None:
             self._previous = {}
-            for bpmn, completed_by, active, member in self.tx.all(PREVIOUS_HOLDERS, {"instance": self.instance_id}):
-                self._previous[bpmn] = (completed_by, bool(active), bool(member))
-        completed_by, active, member = self._previous.get(bpmn_id, (None, False, False))
+            for bpmn, completed_by, active, full_name, member in self.tx.all(PREVIOUS_HOLDERS,
+                                                                             {"instance": self.instance_id}):
+                self._previous[bpmn] = (completed_by, bool(active), bool(member), full_name)
+        completed_by, active, member, full_name = self._previous.get(bpmn_id, (None, False, False, None))
         holder = completed_by if completed_by is not None and active and member else None
-        self.returns.append(Return(row_id, bpmn_id, holder, group_id))
+        self.returns.append(Return(row_id, bpmn_id, holder, group_id, full_name if holder is not None else None))
         return holder
 
 

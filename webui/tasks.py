@@ -237,25 +237,25 @@ def submit(task_id: int):
                 errors.setdefault(path.split(".")[0], []).extend(messages)
     if errors:
         return _page(task_id, data, errors, 422)
-    flash(where_it_went(head.instance_id, opened), "info")
+    flash(where_it_went(opened), "info")
     return redirect(url_for("inbox.index"))
 
 
-def where_it_went(instance_id: int, opened: list[int]) -> str:
-    """The message after completing: which step comes next, in which lane, held by whom."""
-    with current_services().sessions() as db:
-        rows = [task_row(db, i) for i in opened]
-    rows = [r for r in rows if r is not None]
-    if not rows:
+def where_it_went(opened) -> str:
+    """The message after completing: which step comes next, in which lane, held by whom
+    (from what the engine's completion returned: engine.mirror.Opened, no extra read)."""
+    steps = getattr(opened, "steps", [])
+    if not steps:
         return _("Langkah selesai. Semua langkah SOP ini sudah selesai.")
     parts = []
-    for row in rows:
-        if row.assignee_id == current_user.id:
-            parts.append(_("“%(s)s” (lajur %(l)s) sekarang di Kotak Tugas Anda", s=row.name, l=row.lane))
-        elif row.assignee:
-            parts.append(_("“%(s)s” (lajur %(l)s) kepada %(n)s", s=row.name, l=row.lane, n=row.assignee))
+    for step in steps:
+        if step["holder_id"] == current_user.id:
+            parts.append(_("“%(s)s” (lajur %(l)s) sekarang di Kotak Tugas Anda", s=step["name"], l=step["lane"]))
+        elif step["holder_id"] is not None:
+            parts.append(_("“%(s)s” (lajur %(l)s) kepada %(n)s", s=step["name"], l=step["lane"],
+                           n=step["holder_name"] or "–"))
         else:
-            parts.append(_("“%(s)s” ke kelompok lajur %(l)s, belum diambil", s=row.name, l=row.lane))
+            parts.append(_("“%(s)s” ke kelompok lajur %(l)s, belum diambil", s=step["name"], l=step["lane"]))
     return _("Langkah selesai. Diteruskan ke %(next)s.", next="; ".join(parts))
 
 
