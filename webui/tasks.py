@@ -222,7 +222,7 @@ def submit(task_id: int):
     for name, messages in validate(schema, data).items():
         errors.setdefault(name, []).extend(m for m in messages if m not in errors.get(name, []))
     _check_files_of_office(schema, data, errors)
-    opened: list[int] = []
+    opened = None
     if not errors:
         try:
             # completing needs holding the step: "Ambil dan selesaikan" says so explicitly
@@ -237,6 +237,10 @@ def submit(task_id: int):
                 errors.setdefault(path.split(".")[0], []).extend(messages)
     if errors:
         return _page(task_id, data, errors, 422)
+    if getattr(opened, "incident", None) is not None:  # the step is done; the process after it stopped
+        flash(_("Langkah selesai dan tersimpan, tetapi SOP berhenti karena masalah pada proses (insiden #%(n)s). "
+                "Pemilik proses dan supervisor sudah diberi tahu.", n=opened.incident), "error")
+        return redirect(url_for("inbox.index"))
     flash(where_it_went(opened), "info")
     return redirect(url_for("inbox.index"))
 
