@@ -105,7 +105,8 @@ def test_list_badge_and_mark_read(app, fired, services, users):  # noqa: F811
     assert page.status_code == 200
     html = page.text
     assert nav_badge(html) == 2 and nav_badge(client.get("/inbox").text) == 2
-    assert html.index(breach.subject) < html.index(warn.subject)  # newest first
+    # newest first; the page shows the subject without the email's "[Lajur] " tag
+    assert html.index(breach.subject.removeprefix("[Lajur] ")) < html.index(warn.subject.removeprefix("[Lajur] "))
     assert breach.subject.startswith("[Lajur] Lewat Mutu Baku:") and warn.subject.startswith("[Lajur] Peringatan:")
     assert "Yth. Rina Wulandari" in html and f"/tasks/{fired['task'].id}" in html
     assert html.count('class="notification unread') == 2
