@@ -363,7 +363,7 @@ def test_cli_prints_one_line_and_exits_non_zero_then_retries(services, people, t
     (t1,) = open_steps(services, iid)
     assert lajur("complete", "pgh.petugas", str(t1.id), "--data", json.dumps(TERIMA)).exit_code == 0
     (t2,) = open_steps(services, iid)
-    result = lajur("complete", "pgh.lurah", str(t2.id), "--data", '{"catatan": "ok"}')
+    result = lajur("complete", "pgh.lurah", str(t2.id), "--data", '{"catatan": "ok"}', "--claim")
     assert result.exit_code == 3 and result.exception is None or isinstance(result.exception, SystemExit)
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
@@ -403,7 +403,8 @@ def test_web_completion_list_instance_page_and_retry(services, people, tmp_path)
     (task,) = open_steps(services, iid)
 
     lurah = login(app, "pgh.lurah")
-    response = lurah.post(f"/tasks/{task.id}", data={"catatan": "lengkap"}, follow_redirects=True)
+    response = lurah.post(f"/tasks/{task.id}", data={"catatan": "lengkap", "action": "claim_complete"},
+                          follow_redirects=True)
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "SOP berhenti karena masalah" in page and "Pemilik proses dan supervisor sudah diberi tahu" in page
@@ -492,7 +493,7 @@ def test_api_completion_reports_the_incident(services, people, tmp_path):
     (task,) = open_steps(services, iid)
     app = create_app(services=services, config={"TESTING": True, "LAJUR_API_LIMIT": "100000/minute"})
     token = make_token(services, "pgh.lurah")
-    r = app.test_client().post(f"/api/v1/tasks/{task.id}/complete", json={"data": {"catatan": "ok"}},
+    r = app.test_client().post(f"/api/v1/tasks/{task.id}/complete", json={"data": {"catatan": "ok"}, "claim": True},
                                headers={"Authorization": f"Bearer {token}"})
     (inc,) = incidents_of(services, iid)
     assert r.status_code == 200 and r.json == {"opened": [], "incident": inc.id}

@@ -31,7 +31,7 @@ from engine.dashboard import Filters
 from engine.models import HumanTask, Office
 
 from .conftest import service_missing
-from .sopdata import ACTORS, DPMK, REJECT, STEP_DATA
+from .sopdata import ACTORS, DPMK, REJECT, STEP_DATA, checklist
 
 WIB = timezone(timedelta(hours=7))
 PERIOD = dict(start=date(2026, 3, 2), end=date(2026, 3, 15))
@@ -42,8 +42,9 @@ MINUTES = {"step1": 30, "step2": 25, "step3": 5, "step4": 3, "step5": 3}
 @pytest.fixture
 def evaluated(services, demo):
     rt = services.runtime
-    clock = {"t": None}
+    clock = {"t": datetime(2026, 3, 2, 7, 0, tzinfo=WIB)}
     rt.clock = lambda: clock["t"].astimezone(timezone.utc)
+    rt.set_pause_mode(None, "dpmk", "immediate")  # staff stop the clock at once (no request)
 
     def open_step(iid) -> HumanTask:
         with services.sessions() as s:
@@ -62,7 +63,7 @@ def evaluated(services, demo):
             rt.resume(user, task.id)
             done += timedelta(minutes=1)
         clock["t"] = done
-        rt.complete(user, task.id, data or STEP_DATA[(DPMK, task.bpmn_id)])
+        rt.complete(user, task.id, data or STEP_DATA[(DPMK, task.bpmn_id)], checklist=checklist(DPMK, task.bpmn_id))
         return done
 
     def run(t, reject=False):

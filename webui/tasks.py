@@ -323,7 +323,8 @@ def pause(task_id: int):
 @login_required
 def resume(task_id: int):
     due = current_services().runtime.resume(current_user.id, task_id, request.form.get("reason", "").strip())
-    flash(_("Jam Mutu Baku berjalan lagi; batas waktu baru: %(t)s.", t=format_wib(due)) if due else
+    flash(_("Jam Mutu Baku berjalan lagi. Batas waktu baru: %(t)s (bergeser sesuai lama jeda).",
+            t=format_wib(due)) if due else
           _("Jam Mutu Baku berjalan lagi."), "info")
     return redirect(url_for("tasks.detail", task_id=task_id))
 
