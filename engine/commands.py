@@ -18,7 +18,7 @@ from uuid import UUID
 from sqlalchemy import bindparam, exists, select
 from SpiffWorkflow.util.task import TaskState
 
-from . import access, limits, timers
+from . import access, classification, limits, published, registers, timers
 from .access import Actor
 from .errors import Conflict, FormInvalid, NotFound
 from .mirror import mirror
@@ -196,6 +196,11 @@ def validate_form(rt: "Runtime", version, bpmn_id: str, data: dict) -> None:
             errors.setdefault(path, []).append("wajib diisi / required")
             continue
         errors.setdefault(path, []).append(error.message)
+    schema = version.forms.get(step["form"], {})
+    for name, prop in schema.get("properties", {}).items():  # a classification code is one of the list
+        if prop.get("x-lajur-widget") == "classification" and isinstance(data.get(name), str) \
+                and name not in errors and classification.find(data[name]) is None:
+            errors[name] = ["kode klasifikasi tidak dikenal (Permendagri 83/2022) / unknown classification code"]
     if errors:
         raise FormInvalid(errors)
 
@@ -230,6 +235,16 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> list[int]
             if spiff_task is None or not spiff_task.has_state(TaskState.READY):
                 raise Conflict("this step is no longer open in its process")
             submitted = copy.deepcopy(data)
+            uow = unit_of_work(tx, task)
+            calendar = rt.calendars.get(session, task.office_id, task.calendar_revision)
+            register = form_version.steps[task.bpmn_id].get("register")
+            if register:  # the next number of the step's register, issued in this transaction
+                issued = registers.issue(
+                    tx, uow, spec=register, office_id=task.office_id, instance_id=task.instance_id, task_id=task.id,
+                    step=task.bpmn_id, user_id=task.user_id, user_name=task.user_full_name, subject=None,
+                    data={**spiff_task.data, **submitted}, now=now, tz=calendar.tz.key,
+                    default_classification=register.get("default_classification"))
+                submitted[issued.field] = issued.number
             if form_version.steps[task.bpmn_id].get("paraf"):
                 submitted[f"paraf_{task.bpmn_id}"] = {
                     "user": task.username, "name": task.user_full_name, "at": now.isoformat()}
@@ -239,7 +254,6 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> list[int]
                 spiff_task.run()
                 workflow.do_engine_steps()
 
-            calendar = rt.calendars.get(session, task.office_id, task.calendar_revision)
             paused = paused_minutes(session, task.id, calendar) if task.was_paused else 0.0
             paused_at = tx.when(task.paused_at)
             if paused_at is not None:  # completed while paused: the open pause ends now
@@ -250,13 +264,16 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> list[int]
                       "draft": None, "working_minutes": worked, "paused_at": None, "pause_reason": None}
             if task.assignee_id is None:  # an unclaimed step is claimed by its completer
                 closed.update(assignee_id=task.user_id, claimed_at=now)
-            uow = unit_of_work(tx, task)
             uow.task(task.id, closed)
             uow.deadlines(task.id, ("pending", "held"), {"status": "cancelled"})
             if paused_at is not None:
                 uow.pause_closed(task.id, now, "completed", task.user_id)
             if task.has_deliveries:
                 uow.cancel_deliveries(task.id)
+            if form_version.steps[task.bpmn_id].get("published"):  # links to check after COMMIT
+                published.record(uow, form_version.steps[task.bpmn_id]["published"], office_id=task.office_id,
+                                 instance_id=task.instance_id, task_id=task.id,
+                                 data={**spiff_task.data, **submitted}, now=now)
             _audit(uow, task, "task_completed", now, submitted)
             head = head_of(task)
             opened = mirror(rt, session, uow, head, workflow, now, [r for r in open_rows if r[0] != task.id],
