@@ -217,3 +217,10 @@ def check_retry_publication(actor: Actor, office_id: int, completed_by: int | No
     check_see(actor, office_id)
     if not (actor.has_role("supervisor") or actor.has_role("admin") or actor.id == completed_by):
         raise Forbidden("only the operator who recorded the link or a supervisor may check it again")
+
+
+def check_cancel_instance(actor: Actor, office_id: int) -> None:
+    """Cancelling a running instance: a supervisor of its office (or an admin)."""
+    check_see(actor, office_id)
+    if not (actor.has_role("supervisor") or actor.has_role("admin")):
+        raise Forbidden("only a supervisor may cancel a process")

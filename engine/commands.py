@@ -21,11 +21,11 @@ from SpiffWorkflow.util.task import TaskState
 from . import access, classification, limits, published, registers, timers
 from .access import Actor
 from .errors import Conflict, FormInvalid, NotFound
-from .mirror import mirror
+from .mirror import cancel_step, mirror
 from .models import User, user_group
 from .sla import paused_minutes
 from .sqltx import SqlTx, Stmt
-from .store import (LOCK_TASK, OPEN_TASKS_OF_TASK, START_READ, USER_LANES, InstanceHead, InstanceIds, LockedTask,
+from .store import (INSTANCE_STATE, LOCK_INSTANCE, LOCK_TASK, OPEN_TASKS, OPEN_TASKS_OF_TASK, START_READ, USER_LANES, InstanceHead, InstanceIds, LockedTask,
                     TaskIds, head_of, unit_of_work)
 from .uow import UnitOfWork
 
@@ -283,3 +283,36 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> list[int]
     except BaseException:
         rt.instances.forget(instance_id)
         raise
+
+
+# ---- cancel ---------------------------------------------------------------------------------
+
+def cancel(rt: "Runtime", user_id: int, instance_id: int, reason: str) -> None:
+    """(Supervisor) stop a running instance: its open steps close, its register numbers stay,
+    marked cancelled (a number once issued is never given to another item)."""
+    reason = limits.text("reason", reason, limits.REASON, required=True)
+    now = rt.now()
+    try:
+        with rt.sessions.begin() as session:
+            tx = SqlTx(session)
+            actor = access.load_actor(session, user_id)
+            row = tx.one(LOCK_INSTANCE, {"instance": instance_id})
+            if row is None:
+                raise NotFound(f"instance {instance_id} does not exist")
+            head = head_of(row)
+            access.check_see(actor, head.office_id)
+            access.check_cancel_instance(actor, head.office_id)
+            if head.status != "running":
+                raise Conflict(f"this process is already {head.status}")
+            uow = unit_of_work(tx, head)
+            for task_id, _, _ in tx.all(OPEN_TASKS, {"instance": instance_id}):
+                cancel_step(uow, task_id, now)
+            uow.register_entries_cancelled(instance_id, now)
+            uow.audit("instance_cancelled", office_id=head.office_id, instance_id=instance_id, user_id=user_id,
+                      at=now, data={"reason": reason})
+            state = tx.document(tx.one(INSTANCE_STATE, {"instance": instance_id})[0])
+            uow.instance(instance_id, head.lock_version, state=state, status="cancelled", completed_at=now,
+                         next_timer_at=None)
+            uow.flush()
+    finally:
+        rt.instances.forget(instance_id)

@@ -66,6 +66,9 @@ class Runtime:
     def complete(self, user_id: int, task_id: int, data: dict) -> list[int]:
         return commands.complete(self, user_id, task_id, data)
 
+    def cancel(self, user_id: int, instance_id: int, reason: str) -> None:
+        commands.cancel(self, user_id, instance_id, reason)
+
     def validate_form(self, version, bpmn_id: str, data: dict) -> None:
         commands.validate_form(self, version, bpmn_id, data)
 
