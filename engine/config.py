@@ -45,8 +45,9 @@ class Settings:
     max_bpmn_bytes: int = 2 * 1024 * 1024
     max_mutu_baku_days: float = 30.0   # working days of 450 minutes
     # Checking a published URL (engine/published.py): private/loopback addresses are refused
-    # unless the installation allows them (tests, an intranet website).
-    publish_allow_private: bool = False
+    # unless the installation allows them (tests, an intranet website): "1" allows every
+    # address, else a comma-separated list of networks ("10.20.0.0/16,127.0.0.1/32").
+    publish_allow_private: str = ""
     publish_timeout_seconds: float = 10.0
 
     @property
@@ -82,7 +83,7 @@ class Settings:
                    allow_scripts=_flag(env.get("LAJUR_ALLOW_SCRIPTS")),
                    max_bpmn_bytes=int(env.get("LAJUR_MAX_BPMN_BYTES", str(2 * 1024 * 1024))),
                    max_mutu_baku_days=float(env.get("LAJUR_MAX_MUTU_BAKU_DAYS", "30")),
-                   publish_allow_private=_flag(env.get("LAJUR_PUBLISH_ALLOW_PRIVATE")),
+                   publish_allow_private=env.get("LAJUR_PUBLISH_ALLOW_PRIVATE", ""),
                    publish_timeout_seconds=float(env.get("LAJUR_PUBLISH_TIMEOUT_SECONDS", "10")))
 
 

@@ -51,13 +51,21 @@ CHANNELS = (("instagram.com", "Instagram"), ("facebook.com", "Facebook"), ("fb.w
 
 @dataclass(frozen=True)
 class Policy:
-    allow_private: bool = False
+    allow_private: bool = False  # every address may be fetched
+    allowed: tuple = ()  # networks allowed besides the public internet
     timeout: float = 10.0  # the whole check, and each connect/read
     max_bytes: int = MAX_BYTES
 
     @classmethod
     def of(cls, settings) -> "Policy":
-        return cls(settings.publish_allow_private, settings.publish_timeout_seconds)
+        text = (settings.publish_allow_private or "").strip()
+        everything = text.lower() in ("1", "true", "yes", "on")
+        networks = () if everything else tuple(ipaddress.ip_network(n.strip(), strict=False)
+                                               for n in text.split(",") if n.strip())
+        return cls(everything, networks, settings.publish_timeout_seconds)
+
+    def permits(self, ip) -> bool:
+        return self.allow_private or ip.is_global or any(ip in net for net in self.allowed)
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,7 @@ def _addresses(host: str, port: int, policy: Policy) -> list[str]:
     found = list(dict.fromkeys(info[4][0] for info in infos))
     for address in found:
         ip = ipaddress.ip_address(address.split("%")[0])
-        if not policy.allow_private and not ip.is_global:
+        if not policy.permits(ip):
             raise Refused(f"alamat privat ditolak / private address refused ({host} -> {ip})")
     return found
 
@@ -159,6 +167,10 @@ def fetch(url: str, expected_title: str | None, policy: Policy) -> Outcome:
         raise Refused(f"terlalu banyak pengalihan / more than {MAX_REDIRECTS} redirects")
     except Refused as exc:
         return Outcome("failed", None, None, str(exc)[:500])
+    except ValueError:  # a URL urllib cannot read (a bad port, brackets)
+        return Outcome("failed", None, None, "alamat tidak valid / invalid URL")
+    except urllib3.exceptions.NewConnectionError:
+        return Outcome("failed", None, None, "tidak dapat dihubungi / could not connect")
     except (urllib3.exceptions.TimeoutError, socket.timeout):
         return Outcome("failed", None, None, "waktu habis / timed out")
     except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -199,10 +211,11 @@ def pending_of(session: Session, instance_id: int) -> list[int]:
         PublicationCheck.instance_id == instance_id, PublicationCheck.status == "pending")))
 
 
-def run_check(sessions, check_id: int, policy: Policy, now: datetime, actor: access.Actor | None = None) -> Outcome:
+def run_check(sessions, check_id: int, policy: Policy, now, actor: access.Actor | None = None) -> Outcome:
     """Fetch one website check and record its outcome. The fetch runs between two short
-    transactions, never inside one; `actor` (a retry from the web) must be allowed to."""
-    with sessions() as session:
+    transactions, never inside one: the first claims the row (a retry by `actor`, who must be
+    allowed to, or the worker taking a pending one), the second records the outcome."""
+    with sessions.begin() as session:
         row = session.get(PublicationCheck, check_id)
         if row is None or row.channel != "Website":
             raise NotFound(f"publication check {check_id} does not exist")
@@ -210,13 +223,28 @@ def run_check(sessions, check_id: int, policy: Policy, now: datetime, actor: acc
             completed_by = session.scalar(select(HumanTask.completed_by_id).where(HumanTask.id == row.human_task_id))
             access.check_retry_publication(actor, row.office_id, completed_by)
         url, title = row.url, row.expected_title
+        uow = UnitOfWork.on(session)
+        uow.publication_claimed(check_id, retry=actor is not None)
+        uow.flush()
     outcome = fetch(url, title, policy)
     with sessions.begin() as session:
-        if session.get(PublicationCheck, check_id) is None:
-            raise Conflict("the check was removed meanwhile")
         uow = UnitOfWork.on(session)
         uow.publication_checked(check_id, {"status": outcome.status, "http_status": outcome.http_status,
                                            "title_found": outcome.title_found, "detail": outcome.detail,
-                                           "checked_at": now})
+                                           "checked_at": now() if callable(now) else now})
         uow.flush()
     return outcome
+
+
+def run_pending(sessions, policy: Policy, now, limit: int = 10) -> dict[int, str]:
+    """The worker's round: check the website links recorded since the last round."""
+    with sessions() as session:
+        ids = list(session.scalars(select(PublicationCheck.id).where(PublicationCheck.status == "pending")
+                                   .order_by(PublicationCheck.id).limit(limit)))
+    done = {}
+    for check_id in ids:
+        try:
+            done[check_id] = run_check(sessions, check_id, policy, now).status
+        except Conflict:  # another worker took it
+            continue
+    return done

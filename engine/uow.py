@@ -15,7 +15,7 @@ writes here, and this module alone writes the rows of those tables:
 | `register`, `office_paper` | `UnitOfWork.register`, `UnitOfWork.register_changed`; `UnitOfWork.office_paper` |
 | `register_counter` | `UnitOfWork.take_number` (sent at once: its result is the number) |
 | `register_entry` | `UnitOfWork.register_entry`, `UnitOfWork.register_entries_cancelled` |
-| `publication_check` | `UnitOfWork.publication`, `UnitOfWork.publication_checked` |
+| `publication_check` | `UnitOfWork.publication`, `UnitOfWork.publication_claimed`, `UnitOfWork.publication_checked` |
 
 Usage, inside the caller's transaction (a Session from `sessionmaker.begin()`)::
 
@@ -136,6 +136,13 @@ def register_update(columns: tuple[str, ...]) -> Stmt:
     """UPDATE register SET <columns> WHERE id = :register."""
     return Stmt(update(_REGISTER).where(_REGISTER.c.id == bindparam("register"))
                 .values({c: bindparam(c) for c in columns}))
+
+
+CLAIM_PUBLICATION = {
+    statuses: Stmt(update(_PUBLICATION).where(_PUBLICATION.c.id == bindparam("check"),
+                                              or_(*[_PUBLICATION.c.status == x for x in statuses]))
+                .values(status="checking"))
+    for statuses in (("pending",), ("pending", "failed", "checking", "ok"))}
 
 
 @lru_cache(maxsize=16)
@@ -289,6 +296,12 @@ class UnitOfWork:
     def publication(self, row: dict) -> None:
         """Where an item was published (row: the columns of INSERT_PUBLICATION)."""
         self._add(INSERT_PUBLICATION, row)
+
+    def publication_claimed(self, check_id: int, retry: bool) -> None:
+        """A fetch of the URL starts: pending (the worker) or any state (a retry); guarded, so
+        of two workers one fetches."""
+        self._add(CLAIM_PUBLICATION[("pending", "failed", "checking", "ok") if retry else ("pending",)],
+                  {"check": check_id}, "this link is being checked already")
 
     def publication_checked(self, check_id: int, values: dict) -> None:
         """The outcome of one fetch of a published URL (counts the attempt)."""
