@@ -52,6 +52,8 @@ td.k { width: 42mm; font-weight: bold; }
 .book { page: wide; }
 .book thead { display: table-header-group; } .book tr { page-break-inside: avoid; }
 .muted { color: #555; }
+table.trail { table-layout: fixed; } table.trail tr { page-break-inside: avoid; }
+table.trail thead { display: table-header-group; }
 """
 
 
@@ -106,7 +108,11 @@ def _fetcher(images: dict[str, tuple[Path, str]]):
     def fetch(url: str, *args, **kwargs):
         if url.startswith("evidence:") and url[9:] in images:
             path, mime = images[url[9:]]
-            return {"string": path.read_bytes(), "mime_type": mime}
+            try:  # WeasyPrint >= 66 wants its response object; older ones a dict
+                from weasyprint.urls import URLFetcherResponse
+            except ImportError:
+                return {"string": path.read_bytes(), "mime_type": mime}
+            return URLFetcherResponse(url, body=path.read_bytes(), headers={"Content-Type": mime})
         raise ValueError(f"external resource refused while printing: {url[:80]}")
     return fetch
 
@@ -213,24 +219,28 @@ def paper_html(d: dict, data_dir: Path) -> tuple[str, dict[str, tuple[Path, str]
     parts.append("</table>")
     # the text: every long text field of the steps (naskah, narasi), not notes or reasons
     images: dict[str, tuple[Path, str] | None] = {}
+    texts: dict[str, tuple[str, str]] = {}  # field -> (title, latest value): a step done again replaces it
     for t in d["tasks"]:
         schema = forms.get(steps.get(t.bpmn_id, {}).get("form"), {})
         for name, prop in schema.get("properties", {}).items():
             value = (t.data or {}).get(name)
             if prop.get("x-lajur-widget") == "textarea" and isinstance(value, str) and value.strip() \
                     and not name.startswith(("catatan", "alasan")):
-                parts.append(f"<h2>{escape(prop.get('title', name))}</h2><div class=\"text\">{escape(value)}</div>")
+                texts[name] = (prop.get("title", name), value)
             if prop.get("x-lajur-widget") == "files" and isinstance(value, list):
                 for sha in value:
                     if isinstance(sha, str) and len(sha) == 64:
                         images.setdefault(sha, None)
+    for label, value in texts.values():
+        parts.append(f"<h2>{escape(label)}</h2><div class=\"text\">{escape(value)}</div>")
     shown = _images(d, data_dir, images)
     if shown:
         parts.append("<h2>Foto</h2><div class=\"photos\">" + "".join(
             f'<img src="evidence:{sha}" alt="{escape(name)}">' for sha, name in shown) + "</div>")
     # the paraf trail
-    parts.append("<h2>Jejak paraf</h2><table><thead><tr><th>No</th><th>Langkah</th><th>Oleh</th><th>Waktu</th>"
-                 "<th>Keputusan</th></tr></thead><tbody>")
+    parts.append('<h2>Jejak paraf</h2><table class="trail"><colgroup><col style="width:9mm"><col style="width:55mm">'
+                 '<col style="width:34mm"><col style="width:34mm"><col></colgroup><thead><tr><th>No</th>'
+                 "<th>Langkah</th><th>Oleh</th><th>Waktu</th><th>Keputusan</th></tr></thead><tbody>")
     for t in d["tasks"]:
         step = steps.get(t.bpmn_id, {})
         values = t.data or {}

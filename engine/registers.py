@@ -215,6 +215,7 @@ def register_by_code(session: Session, office_id: int, code: str) -> Register:
 
 def instance_numbers(session: Session, instance_id: int) -> list[tuple[Register, RegisterEntry]]:
     """The numbers an instance holds, register by register."""
-    return list(session.execute(select(Register, RegisterEntry).join(RegisterEntry, RegisterEntry.register_id == Register.id)
-                                .where(RegisterEntry.instance_id == instance_id).order_by(Register.id)).tuples())
+    return [(r, e) for r, e in session.execute(
+        select(Register, RegisterEntry).join(RegisterEntry, RegisterEntry.register_id == Register.id)
+        .where(RegisterEntry.instance_id == instance_id).order_by(Register.id))]
 
