@@ -200,6 +200,8 @@ def paper_html(d: dict, data_dir: Path) -> tuple[str, dict[str, tuple[Path, str]
                  if agenda_of and (s.get("register") or {}).get("code") == agenda_of[0].code), {})
     title = _pick(data, [spec.get("title")], ("judul",)) or instance.subject
     kind = _pick(data, [spec.get("kind")], ("jenis",))
+    if kind is None and isinstance(data.get("kanal"), list):  # Dinas Sosial: the channels chosen
+        kind = ", ".join(str(k) for k in data["kanal"])
     when = agenda.doc_date if agenda else None
     is_release = any(k.startswith("isi_berita") for k in data)
     heading = "PRESS RELEASE" if is_release else "REKAM MATERI PUBLIKASI"
