@@ -25,6 +25,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
 from .calendar import parse_iso_minutes
 from .config import DeployLimits
 from .errors import DeployError
+from . import classification
 from .expressions import ExpressionError, check
 from .flowgraph import FlowGraph
 from .reminders import parse_policy
@@ -438,6 +439,10 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: 
         raise DeployError("no path from here reaches an end event: an instance arriving here would be stuck",
                           file=file, element_id=node.id, line=node.line)
 
+    if sop.get("classification") and classification.find(sop["classification"]) is None:
+        raise DeployError(f"classification {sop['classification']!r} is not a code of the archive classification "
+                          "list (engine/data/klasifikasi_arsip.json, Permendagri 83/2022)",
+                          file=f"{folder.name}/{SOP_FILE}")
     for step in steps.values():  # the SOP's default classification code, for a register that needs one
         if step.get("register") and sop.get("classification"):
             step["register"]["default_classification"] = sop["classification"]
