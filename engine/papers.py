@@ -86,6 +86,14 @@ def set_letterhead(session: Session, actor: access.Actor | None, office: Office,
     uow.flush()
 
 
+def set_letterhead_for(session: Session, user, office_code: str, text: str, address: str) -> None:
+    """`set_letterhead` from the web form: one line of the kop per line of `text`."""
+    from .accounts import office_by_code
+    office = office_by_code(session, office_code)
+    set_letterhead(session, access.Actor.of_user(user) if user is not None else None, office,
+                   (text or "").splitlines(), address)
+
+
 def _kop_html(lines: list[str], address: str) -> str:
     out = [f'<div class="l{min(i, 1)}">{escape(line)}</div>' for i, line in enumerate(lines)]
     if address:

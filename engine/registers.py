@@ -206,6 +206,15 @@ def define(session: Session, office_id: int, code: str, *, name: str | None = No
     return session.scalar(select(Register).where(Register.office_id == office_id, Register.code == code))
 
 
+def define_for(session: Session, user, office_code: str, code: str, **values) -> Register:
+    """`define`, as a signed-in user (an ORM User) on the web: the office's administrator only."""
+    from . import access
+    from .accounts import office_by_code
+    office = office_by_code(session, office_code)
+    access.check_define_registers(access.Actor.of_user(user) if user is not None else None, office.id)
+    return define(session, office.id, code, **{k: v for k, v in values.items() if v not in (None, "")})
+
+
 def register_by_code(session: Session, office_id: int, code: str) -> Register:
     found = session.scalar(select(Register).where(Register.office_id == office_id, Register.code == code))
     if found is None:

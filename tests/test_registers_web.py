@@ -137,3 +137,23 @@ def test_failed_publication_check_shown_and_retried(app, services):
         row = session.get(PublicationCheck, check.id)
         assert row.status == "failed" and row.attempts == 1 and row.detail
     assert client.post(f"/instances/{iid}/publication/{check.id + 999}/retry").status_code == 404
+
+
+def test_office_administration_sets_templates_and_letterhead(app, services):
+    admin = login(app, "admin")
+    page = admin.get("/admin/?office=dpmk").text
+    assert 'name="template" value="{nomor:3}/{unit}/{tahun}"' in page and "PEMERINTAH KABUPATEN BANTUL" in page
+    ok = admin.post("/admin/registers?office=dpmk", data={"code": "agenda", "template": "{nomor:4}/BA/{unit}/{tahun}"})
+    assert ok.status_code == 302
+    bad = admin.post("/admin/registers?office=dpmk", data={"code": "agenda", "template": "{nomer}/x"})
+    assert bad.status_code == 422 and "{nomer}" in bad.text
+    assert admin.post("/admin/letterhead?office=dpmk", data={"kop": "PEMERINTAH KABUPATEN BANTUL\nDPMK",
+                                                            "address": "Bantul"}).status_code == 302
+    assert admin.post("/admin/letterhead?office=dpmk", data={"kop": "", "address": ""}).status_code == 422
+    assert login(app, "dpmk.kasubbag").post("/admin/registers", data={"code": "agenda",
+                                                                       "template": "{nomor}"}).status_code == 403
+    sha, iid = _walk_to(app, services, DPMK, "step2")
+    assert re.search(r"<code>0001/BA/DPMK/\d{4}</code>", login(app, "dpmk.penerima").get(f"/instances/{iid}").text)
+    with services.sessions() as session:
+        office = session.scalar(select(Office).where(Office.code == "dpmk"))
+        assert papers.kop_of(session, office) == (["PEMERINTAH KABUPATEN BANTUL", "DPMK"], "Bantul")
