@@ -35,7 +35,7 @@ from .sqltx import SqlTx, Stmt
 ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
 TOKENS = {"nomor", "tahun", "bulan", "bulan_romawi", "klasifikasi", "unit", "keamanan"}
 _TOKEN = re.compile(r"\{([a-z_]+)(?::([1-9]))?\}")
-_CODE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+CODE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")  # a register's code (also what a URL may name)
 SECURITY_CODES = ("B", "T", "R", "SR")  # Biasa, Terbatas, Rahasia, Sangat Rahasia (Permendagri 1/2023)
 MAX_TEMPLATE = 200
 
@@ -171,7 +171,7 @@ def define(session: Session, office_id: int, code: str, *, name: str | None = No
     from .uow import UnitOfWork
     errors: dict[str, list[str]] = {}
     code = (code or "").strip().lower()
-    if not _CODE.match(code):
+    if not CODE.match(code):
         errors["code"] = ["huruf kecil, angka atau -, maks. 32 / lowercase letters, digits or -, at most 32"]
     if template is not None:
         try:

@@ -62,11 +62,19 @@ def index():
     return render_template("registers/index.html", office=office, registers=rows, counts=counts)
 
 
+def _code(code: str) -> str:
+    """A register code as the URL gives it; anything that cannot be one is a 404."""
+    if not registers.CODE.match(code or ""):
+        abort(404)
+    return code
+
+
 def _book(db, code: str):
+    code = _code(code)
     office = _office(db)
     today = datetime.now(timezone.utc).astimezone(ZoneInfo(office.timezone or "Asia/Jakarta")).date()
     year, month = register_book.check_period(request.args.get("year"), request.args.get("month"))
-    return register_book.book(db, _actor(), office.id, code[:32], year, month, today)
+    return register_book.book(db, _actor(), office.id, code, year, month, today)
 
 
 @bp.get("/registers/<code>")
@@ -79,7 +87,7 @@ def book(code: str):
         except FormInvalid as exc:
             office = _office(db)
             access.check_read_registers(_actor(), office.id)
-            register = registers.register_by_code(db, office.id, code[:32])
+            register = registers.register_by_code(db, office.id, _code(code))
             today = datetime.now(timezone.utc).date()
             bk = register_book.Book(office, register, today.year, None, [], [today.year])
             errors, status = exc.errors, 400
