@@ -13,3 +13,7 @@ BLUEPRINTS.append("webui.health:bp")
 BLUEPRINTS.append("webui.api:bp")
 BLUEPRINTS.append("webui.tokens:bp")
 BLUEPRINTS.append("webui.registers:bp")
+
+BLUEPRINTS.append("webui.processes:bp")
+BLUEPRINTS.append("webui.incidents:bp")
+BLUEPRINTS.append("webui.studio:bp")

@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from engine import attachments as evidence
 from engine import published, registers
+from engine.access import Actor
 from engine.queries import user_names
 from engine.sla import is_finished_late, is_overdue
 
@@ -17,6 +18,7 @@ from . import current_services
 from .auth import login_required
 from .forms import file_values
 from .i18n import aware, duration_words
+from .incidents import kind_labels, panel as incident_panel
 from .tasks import describe, is_paraf
 
 bp = Blueprint("instances", __name__)
@@ -32,6 +34,8 @@ def event_labels() -> dict[str, str]:
         "clock_paused": _("Jam Mutu Baku dijeda"), "clock_resumed": _("Jam Mutu Baku berjalan lagi"),
         "due_recomputed": _("Batas waktu dihitung ulang (kalender kantor berubah)"),
         "reminder_failed": _("Pengingat gagal terkirim"),
+        "incident_opened": _("SOP berhenti: insiden dibuka"), "incident_resolved": _("Insiden selesai"),
+        "incident_retry_failed": _("Percobaan ulang insiden gagal"),
     }
 
 
@@ -87,11 +91,12 @@ def detail(instance_id: int):
         names = user_names(db, {t.assignee_id for t in tasks} | {t.completed_by_id for t in tasks})
         numbers = registers.instance_numbers(db, instance.id)  # Buku Agenda, Daftar Arsip
         checks = published.checks_of(db, instance.id)
+        incidents = incident_panel(db, Actor.of_view(current_user), instance, version)
     diagram = {"xml": version.bpmn_xml,
                "marks": [{"id": s["id"], "marker": s["marker"], "text": s["text"], "current": s["current"]}
                          for s in steps if s["marker"]]}
     return render_template("instances/detail.html", instance=instance, version=version, sop=version.sop,
                            definition=version.definition, steps=steps, events=events, labels=event_labels(),
                            submitted=submitted, files=files, names=names, diagram=diagram, now=now,
-                           numbers=numbers, checks=checks,
-                           completers={t.id: t.completed_by_id for t in tasks})
+                           numbers=numbers, checks=checks, completers={t.id: t.completed_by_id for t in tasks},
+                           incidents=incidents, incident_kinds=kind_labels())
