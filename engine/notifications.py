@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from .models import Delivery, Notification
+from .models import Delivery, Notification, WebhookSubscription
 
 
 _UNREAD = select(func.count()).select_from(Notification).where(
@@ -53,9 +53,52 @@ def failed_deliveries(session: Session, office_id: int | None = None, limit: int
     """Deliveries that gave up after their retries: the visible failed state for operators."""
     q = select(Delivery).where(Delivery.status == "failed")
     if office_id is not None:
-        q = q.join(Notification, Notification.id == Delivery.notification_id).where(Notification.office_id == office_id)
+        # a reminder's office is its notification's, an event webhook's its subscription's
+        q = (q.outerjoin(Notification, Notification.id == Delivery.notification_id)
+             .outerjoin(WebhookSubscription, WebhookSubscription.id == Delivery.subscription_id)
+             .where(func.coalesce(Notification.office_id, WebhookSubscription.office_id) == office_id))
     return list(session.scalars(q.order_by(Delivery.id.desc()).limit(limit)))
 
 
 def delivery_counts(session: Session) -> dict[str, int]:
     return dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
+
+
+def failed_of(session: Session, notification_ids: list[int]) -> dict[int, list[Delivery]]:
+    """The failed deliveries of some notifications (the page tells the user which channel
+    did not reach them, and why)."""
+    if not notification_ids:
+        return {}
+    out: dict[int, list[Delivery]] = {}
+    for d in session.scalars(select(Delivery).where(Delivery.notification_id.in_(notification_ids),
+                                                    Delivery.status == "failed").order_by(Delivery.id)):
+        out.setdefault(d.notification_id, []).append(d)
+    return out
+
+
+def recent_failures(session: Session, user_id: int, limit: int = 5) -> list[Delivery]:
+    """A user's own deliveries that gave up, newest first (shown above their notifications)."""
+    return list(session.scalars(select(Delivery).where(Delivery.recipient_id == user_id, Delivery.status == "failed")
+                                .order_by(Delivery.id.desc()).limit(limit)))
+
+
+def message_text(body: str) -> str:
+    """A notification's text for reading on the page: the "Buka:/Open: <link>" line dropped (the
+    page has its own button) and blank runs closed up."""
+    lines = [line for line in (body or "").splitlines()
+             if not (line.startswith(("Buka: ", "Open: ")) and "://" in line)]
+    text = "\n".join(lines).strip()
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text
+
+
+def offered_channels(session: Session, settings, office_id: int | None) -> tuple[str, ...]:
+    """The channels a user of this office may choose: only those configured here
+    (engine.notify.configured_channels)."""
+    from .notify import configured_channels
+    from .sla import CalendarCache
+    from .tick import TickCache
+    webhook = all(TickCache(session, CalendarCache(), settings).webhook(office_id)) if office_id else bool(
+        settings.webhook_url and settings.webhook_secret)
+    return configured_channels(settings, webhook)

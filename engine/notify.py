@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from .config import Settings
+from .webhooks import signing, transport
 
 CHANNELS = ("inapp", "email", "webhook")
 OUTSIDE_CHANNELS = ("email", "webhook")
@@ -46,6 +47,15 @@ _TITLES = {
     "en": {"warn": "Warning", "breach": "Past its time standard", "repeat": "Still overdue",
            "test": "Test notification"},
 }
+
+
+def configured_channels(settings: Settings, webhook: bool) -> tuple[str, ...]:
+    """The channels this installation can carry: in the app always; email only with an SMTP
+    server (LAJUR_SMTP_HOST); webhook only when the office (or the installation) has one.
+    A channel not configured is neither offered in the profile nor used for a send, so no
+    send fails in the background for want of a server."""
+    return tuple(c for c in CHANNELS if c == "inapp" or (c == "email" and settings.smtp_host)
+                 or (c == "webhook" and webhook))
 
 
 def locale_of(user_locale: str | None) -> str:
@@ -114,26 +124,73 @@ def render(facts: Facts, locale: str) -> tuple[str, str]:
     span = format_duration(abs(facts.minutes_left), locale)
     due = format_local(facts.due_at, facts.timezone, locale)
     mb = format_duration(facts.mutu_baku_minutes or 0, locale)
+    just_late = overdue and abs(facts.minutes_left) < 1  # never "overdue by 0 min"
     if locale == "en":
-        when = f"overdue by {span}" if overdue else f"{span} left"
+        when = "just past its due time" if just_late else f"overdue by {span}" if overdue else f"{span} left"
         subject = f"[Lajur] {title}: {facts.step} — {when}"
         text = (f"Dear {facts.recipient_name},\n\n"
                 f"The step \"{facts.step}\" of the SOP \"{facts.sop}\" ({facts.office}) is not done yet.\n"
                 f"Case: {facts.subject} (instance #{facts.instance_id})\n"
                 f"Due (time standard {mb} of office time): {due}\n"
-                f"{'Overdue by' if overdue else 'Time left'}: {span} of office time\n"
+                + ("It has just passed its due time.\n" if just_late else
+                   f"{'Overdue by' if overdue else 'Time left'}: {span} of office time\n") +
                 f"Open: {facts.link}\n\n"
                 f"An automatic message from Lajur.\n")
     else:
-        when = f"terlambat {span}" if overdue else f"sisa {span}"
+        when = "baru saja lewat batas waktu" if just_late else f"terlambat {span}" if overdue else f"sisa {span}"
         subject = f"[Lajur] {title}: {facts.step} — {when}"
         text = (f"Yth. {facts.recipient_name},\n\n"
                 f"Langkah \"{facts.step}\" pada SOP \"{facts.sop}\" ({facts.office}) belum selesai.\n"
                 f"Perihal: {facts.subject} (instance #{facts.instance_id})\n"
                 f"Batas waktu (Mutu Baku {mb} jam kerja): {due}\n"
-                f"{'Terlambat' if overdue else 'Sisa waktu'}: {span} jam kerja\n"
+                + ("Batas waktunya baru saja terlewati.\n" if just_late else
+                   f"{'Terlambat' if overdue else 'Sisa waktu'}: {span} jam kerja\n") +
                 f"Buka: {facts.link}\n\n"
                 f"Pesan otomatis dari Lajur.\n")
+    return subject, text
+
+
+@dataclass(frozen=True)
+class ReturnFacts:
+    """What a "step sent back" message says: the step, who sent it back from which step, why."""
+
+    step: str
+    sop: str
+    subject: str
+    instance_id: int
+    by_name: str
+    from_step: str
+    reason: str | None
+    due_at: datetime | None
+    link: str
+    recipient_name: str
+    pooled: bool = False  # no previous holder in the lane: the lane's members are told
+    timezone: str = "Asia/Jakarta"
+
+
+def render_returned(facts: ReturnFacts, locale: str) -> tuple[str, str]:
+    """Subject and text of a step sent back (rework), written as a short letter."""
+    locale = locale_of(locale)
+    due = format_local(facts.due_at, facts.timezone, locale)
+    if locale == "en":
+        subject = f"[Lajur] Returned for revision: {facts.step} — {facts.subject}"
+        who = "It is back in your lane's pool." if facts.pooled else "It is back in your inbox."
+        text = (f"Dear {facts.recipient_name},\n\n"
+                f"{facts.by_name} returned the step \"{facts.step}\" of \"{facts.subject}\" ({facts.sop}) "
+                f"at \"{facts.from_step}\". {who}\n\n"
+                f"Reason: {facts.reason or '(no reason given)'}\n\n"
+                f"Please revise and send it again by {due} (office hours).\n"
+                f"Open: {facts.link}\n")
+    else:
+        subject = f"[Lajur] Dikembalikan untuk diperbaiki: {facts.step} — {facts.subject}"
+        who = "Langkah ini kembali ke kelompok lajur Anda." if facts.pooled else \
+            "Langkah ini kembali ke Kotak Tugas Anda."
+        text = (f"Yth. {facts.recipient_name},\n\n"
+                f"{facts.by_name} mengembalikan langkah \"{facts.step}\" untuk \"{facts.subject}\" "
+                f"({facts.sop}) pada langkah \"{facts.from_step}\". {who}\n\n"
+                f"Alasan: {facts.reason or '(tanpa alasan)'}\n\n"
+                f"Mohon diperbaiki dan dikirim lagi paling lambat {due} (jam kerja).\n"
+                f"Buka: {facts.link}\n")
     return subject, text
 
 
@@ -166,9 +223,11 @@ def verify(secret: str, body: bytes, header: str | None) -> bool:
 class SendError(Exception):
     """A channel could not deliver; `permanent` says retrying cannot help."""
 
-    def __init__(self, message: str, permanent: bool = False):
+    def __init__(self, message: str, permanent: bool = False, status_code: int | None = None,
+                 duration_ms: int | None = None):
         super().__init__(message)
         self.permanent = permanent
+        self.status_code, self.duration_ms = status_code, duration_ms  # an event webhook's answer, for its log
 
 
 class NotSent(Exception):
@@ -193,6 +252,8 @@ class Outgoing:
     url: str | None = None             # webhook
     secret: str | None = None          # webhook
     payload: dict = field(default_factory=dict)
+    event_id: str | None = None        # an event webhook (engine/webhooks/): its `webhook-id`
+    office_id: int | None = None       # the event's office
 
 
 def _test_delay() -> None:
@@ -231,8 +292,11 @@ class Sender:
         self._down: str | None = None  # the mail server could not be reached: the batch's other emails wait too
         self._http: requests.Session | None = None
 
-    def send(self, out: Outgoing, gate: Callable[[], None]) -> None:
+    def send(self, out: Outgoing, gate: Callable[[], None]):
+        """Send one message; an event webhook returns the receiver's answer (status, time)."""
         _test_delay()
+        if out.event_id is not None:
+            return send_event(self.settings, out, gate)
         if out.channel == "email":
             self._email(out, gate)
         elif out.channel == "webhook":
@@ -352,3 +416,28 @@ class Sender:
             # 4xx other than 408/429 will not get better by retrying
             permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
             raise SendError(f"webhook {out.url}: HTTP {response.status_code}", permanent=permanent)
+
+
+def send_event(settings: Settings, out: Outgoing, gate: Callable[[], None]):
+    """POST an event webhook (engine/webhooks/), signed as Standard Webhooks says; the
+    address is checked at send time (engine/webhooks/transport.py)."""
+    if not out.secret:
+        raise SendError(out.text or "no signing secret", permanent=True)
+    body = json.dumps(out.payload, ensure_ascii=False, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "Lajur-webhook/1",
+               **signing.headers(out.secret, out.event_id, int(time.time()), body)}
+    gate()
+    timeout = settings.webhook_timeout_seconds
+    try:
+        answer = transport.post(out.url, body, headers, allow_private=settings.webhook_allow_private,
+                                connect_timeout=min(5.0, timeout), read_timeout=timeout)
+    except transport.Refused as exc:
+        raise SendError(str(exc)[:900], permanent=True) from None
+    except Exception as exc:  # network: refused, reset, timed out, TLS; a later attempt may work
+        raise SendError(f"{exc.__class__.__name__}: {exc}"[:900]) from None
+    if not 200 <= answer.status < 300:
+        # a redirect is not followed; 4xx other than 408/429 will not get better by retrying
+        permanent = 300 <= answer.status < 500 and answer.status not in (408, 429)
+        raise SendError(f"HTTP {answer.status}", permanent=permanent, status_code=answer.status,
+                        duration_ms=answer.duration_ms)
+    return answer

@@ -27,6 +27,7 @@ def test_completion_while_paused_closes_the_pause_and_rows_read_back(services, d
     iid = rt.start(penerima, DPMK, "Selesai saat jeda")
     task = open_task(services, iid)
     at(services, wib(2026, 11, 23, 9, 0))
+    rt.set_pause_mode(None, "dpmk", "immediate")
     rt.pause(penerima, task.id, "Menunggu foto")
     at(services, wib(2026, 11, 23, 10, 30))
     (next_id,) = rt.complete(penerima, task.id, STEP_DATA[(DPMK, "step1")])
@@ -36,7 +37,8 @@ def test_completion_while_paused_closes_the_pause_and_rows_read_back(services, d
         assert done.working_minutes == pytest.approx(60)
         assert done.state == "completed" and done.paused_at is None and done.pause_reason is None
         assert done.assignee_id == penerima and done.completed_by_id == penerima
-        assert aware(done.claimed_at) == aware(done.completed_at) == wib(2026, 11, 23, 10, 30)
+        assert aware(done.claimed_at) == wib(2026, 11, 23, 8, 0)  # held by its starter since the start
+        assert aware(done.completed_at) == wib(2026, 11, 23, 10, 30)
         assert done.data["nomor_agenda"] == "001/DPMK/2026"  # issued from the Buku Agenda, not typed
         pause = session.scalar(select(TaskPause).where(TaskPause.human_task_id == task.id))
         assert pause.resume_reason == "completed" and pause.resumed_by_id == penerima

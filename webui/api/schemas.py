@@ -73,8 +73,9 @@ class Started(BaseModel):
 
 class InstanceQuery(Strict):
     process: str | None = Field(None, max_length=100)
-    status: Literal["running", "completed", "error"] | None = None
+    status: Literal["running", "completed", "incident", "error"] | None = None
     late: bool | None = None
+    step: str | None = Field(None, max_length=200, description="the BPMN id of a step open now")
     started_from: date | None = Field(None, description="first day (WIB), inclusive")
     started_to: date | None = Field(None, description="last day (WIB), inclusive")
     q: str | None = Field(None, max_length=200, description="text in the subject")
@@ -171,6 +172,11 @@ class TaskDetail(BaseModel):
 
 class CompleteBody(Strict):
     data: dict[str, Any] = Field(description="the form's data; validated against `form_schema`")
+    claim: bool = Field(False, description="the step is unclaimed: claim it and complete it in one go "
+                                           "(without it, completing an unclaimed step is refused with 409)")
+    checklist: list[Annotated[str, Field(max_length=500)]] | None = Field(
+        None, max_length=50, description="the Persyaratan items ticked (`sop_step.requirements`); all of them when "
+                                         "`sop_step.requirements_required`")
 
 
 class DraftBody(Strict):

@@ -3,14 +3,14 @@ publication checks (issue 15). Adds tables only; existing offices get the two de
 registers (the same ones a new office gets, engine/registers.py DEFAULT_REGISTERS).
 
 Revision ID: 0015
-Revises: 0017 (given: 0008)
+Revises: 0016 (given: 0008)
 Create Date: 2026-12-01 07:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0015'
-down_revision = '0017'  # re-chained after main's 0017 at the merge (task: after 0008)
+down_revision = '0016'  # re-chained after main's 0016 at the merge (task: after 0008)
 branch_labels = None
 depends_on = None
 
