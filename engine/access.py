@@ -260,6 +260,33 @@ def check_administer(actor: Actor | None, office_id: int) -> None:
         raise Forbidden("only an admin or this office's administrator may change its groups and people")
 
 
+# ---- registers, papers, publication checks (engine/registers.py, engine/published.py) ---------
+
+def check_read_registers(actor: Actor, office_id: int | None) -> None:
+    """The Buku Agenda and the Daftar Arsip are the office's: its members read them."""
+    check_see(actor, office_id)
+
+
+def check_define_registers(actor: Actor | None, office_id: int) -> None:
+    """Registers, their templates and the letterhead: the office's administrator (or an admin)."""
+    if not may_administer(actor, office_id):
+        raise Forbidden("only an admin or this office's administrator may change its registers and letterhead")
+
+
+def check_retry_publication(actor: Actor, office_id: int, completed_by: int | None = None) -> None:
+    """A failed check of a published URL is retried by the operator who recorded it or by a
+    supervisor of the office."""
+    check_see(actor, office_id)
+    if not (actor.has_role("supervisor") or actor.has_role("admin") or actor.id == completed_by):
+        raise Forbidden("only the operator who recorded the link or a supervisor may check it again")
+
+
+def check_cancel_instance(actor: Actor, office_id: int) -> None:
+    """Cancelling a running instance: a supervisor of its office (or an admin)."""
+    check_see(actor, office_id)
+    if not (actor.has_role("supervisor") or actor.has_role("admin")):
+        raise Forbidden("only a supervisor may cancel a process")
+
 # ---- incidents --------------------------------------------------------------------------------
 
 def may_see_incidents(actor: Actor | None, office_id: int | None = None) -> bool:

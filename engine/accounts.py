@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import limits
+from . import limits, registers
 from .errors import FormInvalid, LajurError, NotFound
 from .models import Group, Office, User
 
@@ -26,6 +26,7 @@ def get_or_create_office(session: Session, code: str, name: str) -> Office:
         office = Office(code=code, name=name)
         session.add(office)
         session.flush()
+        registers.ensure_defaults(session, office)
     return office
 
 

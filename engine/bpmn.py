@@ -26,6 +26,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
 from .calendar import parse_iso_minutes
 from .config import DeployLimits
 from .errors import DeployError
+from . import classification
 from .expressions import ExpressionError, check
 from .flowgraph import FlowGraph
 from .reminders import parse_policy
@@ -50,7 +51,14 @@ UNSUPPORTED = {
     "receiveTask": "receive tasks wait for a message Lajur never sends; use a user task",
 }
 # Process variables the engine itself writes (documented in the README).
-ENGINE_VARIABLES = ("paraf_<step id>",)
+ENGINE_VARIABLES = ("paraf_<step id>", "nomor_<register> (a step with a register property)")
+# Step properties that name where a register takes a number (engine/registers.py).
+REGISTER_PROPERTIES = {"registerField": "field", "registerTitle": "title", "registerKind": "kind",
+                       "registerDate": "date", "registerLocation": "location",
+                       "registerClassification": "classification"}
+# Step properties that record where an item was published (engine/published.py).
+PUBLISHED_PROPERTIES = {"publishedUrl": "url", "publishedTitle": "title", "socialLinks": "social"}
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 @dataclass
@@ -271,15 +279,55 @@ def _user_task(node, folder, file, lanes, boundaries, forms, limits) -> dict:
         policy = parse_policy(props.get("reminders"))
     except ValueError as exc:
         raise fail(f"reminders property: {exc}") from None
-    return {"name": node.get("name") or tid, "lane": lanes[tid], "form": form_file, "mutu_baku_minutes": minutes,
+    step = {"name": node.get("name") or tid, "lane": lanes[tid], "form": form_file, "mutu_baku_minutes": minutes,
             "timer_id": timer.get("id"), "paraf": props.get("paraf", "").lower() == "true", "reminders": policy}
+    register = _register_property(props, forms[form_file], fail)
+    if register is not None:
+        step["register"] = register
+    published = {}
+    for prop, key in PUBLISHED_PROPERTIES.items():
+        value = props.get(prop, "").strip()
+        if value and not _FIELD_NAME.match(value):
+            raise fail(f"property {prop}: {value!r} is not a field name")
+        if value:
+            published[key] = value
+    if published:
+        if "url" not in published and "social" not in published:
+            raise fail("property publishedTitle needs publishedUrl (the field with the website URL)")
+        step["published"] = published
+    return step
+
+
+def _register_property(props: dict, form: dict, fail) -> dict | None:
+    """A step's `register` property: the register (of the office, checked at deploy) whose next
+    number the step takes, written into the field `nomor_<register>` (or `registerField`);
+    the other register* properties name the fields its entry is described from."""
+    code = props.get("register", "").strip()
+    extra = sorted(k for k in props if k in REGISTER_PROPERTIES)
+    if not code:
+        if extra:
+            raise fail(f"property {extra[0]} needs the property register (which register takes a number)")
+        return None
+    if not re.match(r"^[a-z][a-z0-9-]{0,31}$", code):
+        raise fail(f"register {code!r}: a register code is lowercase letters, digits or -")
+    spec = {"code": code, "field": "nomor_" + code.replace("-", "_")}
+    for prop, key in REGISTER_PROPERTIES.items():
+        value = props.get(prop, "").strip()
+        if value:
+            if not _FIELD_NAME.match(value):
+                raise fail(f"property {prop}: {value!r} is not a field name")
+            spec[key] = value
+    if spec["field"] in form_fields(form):
+        raise fail(f"the form has the field {spec['field']!r}, which the register {code!r} fills: "
+                   "remove it from the form (the number is issued, not typed)")
+    return spec
 
 
 def _check_expressions(process, graph: FlowGraph, steps: dict, forms: dict, file: str) -> None:
     """Every condition and timer in the restricted language; every name a condition reads is a
     field filled on every path before its gateway, or an engine variable."""
     fields_of = {tid: form_fields(forms[s["form"]]) | ({f"paraf_{tid}"} if s["paraf"] else set())
-                 for tid, s in steps.items()}
+                 | ({s["register"]["field"]} if s.get("register") else set()) for tid, s in steps.items()}
     before = graph.fields_on_every_path(fields_of)
     for flow in graph.flows:
         if flow.condition is None:
@@ -405,6 +453,13 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: 
         raise DeployError("no path from here reaches an end event: an instance arriving here would be stuck",
                           file=file, element_id=node.id, line=node.line)
 
+    if sop.get("classification") and classification.find(sop["classification"]) is None:
+        raise DeployError(f"classification {sop['classification']!r} is not a code of the archive classification "
+                          "list (engine/data/klasifikasi_arsip.json, Permendagri 83/2022)",
+                          file=f"{folder.name}/{SOP_FILE}")
+    for step in steps.values():  # the SOP's default classification code, for a register that needs one
+        if step.get("register") and sop.get("classification"):
+            step["register"]["default_classification"] = sop["classification"]
     _check_expressions(process, graph, steps, forms, file)
     _check_scripts(process, file, limits)
     check_steps_match(sop, list(steps), sop_text, f"{folder.name}/{SOP_FILE}")

@@ -18,15 +18,15 @@ from uuid import UUID
 from sqlalchemy import bindparam, exists, select
 from SpiffWorkflow.util.task import TaskState
 
-from . import access, incidents, limits, rework, timers
+from . import access, classification, incidents, limits, published, registers, rework, timers
 from .access import Actor
 from .errors import Conflict, FormInvalid, NotFound
-from .mirror import mirror
+from .mirror import cancel_step, mirror
 from . import requirements
 from .models import User, user_group
 from .sla import paused_minutes
 from .sqltx import SqlTx, Stmt
-from .store import (LOCK_TASK, OPEN_TASKS_OF_TASK, START_READ, USER_LANES, InstanceHead, InstanceIds, LockedTask,
+from .store import (INSTANCE_STATE, LOCK_INSTANCE, LOCK_TASK, OPEN_TASKS, OPEN_TASKS_OF_TASK, START_READ, USER_LANES, InstanceHead, InstanceIds, LockedTask,
                     TaskIds, head_of, unit_of_work)
 from .uow import UnitOfWork
 
@@ -208,6 +208,11 @@ def validate_form(rt: "Runtime", version, bpmn_id: str, data: dict) -> None:
             errors.setdefault(path, []).append("wajib diisi / required")
             continue
         errors.setdefault(path, []).append(error.message)
+    schema = version.forms.get(step["form"], {})
+    for name, prop in schema.get("properties", {}).items():  # a classification code is one of the list
+        if prop.get("x-lajur-widget") == "classification" and isinstance(data.get(name), str) \
+                and name not in errors and classification.find(data[name]) is None:
+            errors[name] = ["kode klasifikasi tidak dikenal (Permendagri 83/2022) / unknown classification code"]
     if errors:
         raise FormInvalid(errors)
 
@@ -252,6 +257,16 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict, claim: bool 
             if spiff_task is None or not spiff_task.has_state(TaskState.READY):
                 raise Conflict("this step is no longer open in its process")
             submitted = copy.deepcopy(data)
+            uow = unit_of_work(tx, task)
+            calendar = rt.calendars.get(session, task.office_id, task.calendar_revision)
+            register = form_version.steps[task.bpmn_id].get("register")
+            if register:  # the next number of the step's register, issued in this transaction
+                issued = registers.issue(
+                    tx, uow, spec=register, office_id=task.office_id, instance_id=task.instance_id, task_id=task.id,
+                    step=task.bpmn_id, user_id=task.user_id, user_name=task.user_full_name, subject=None,
+                    data={**spiff_task.data, **submitted}, now=now, tz=calendar.tz.key,
+                    default_classification=register.get("default_classification"))
+                submitted[issued.field] = issued.number
             if form_version.steps[task.bpmn_id].get("paraf"):
                 submitted[f"paraf_{task.bpmn_id}"] = {
                     "user": task.username, "name": task.user_full_name, "at": now.isoformat()}
@@ -260,7 +275,6 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict, claim: bool 
             with timers.on_clock(rt, workflow, now):
                 failure = incidents.guarded(workflow, lambda: (spiff_task.run(), workflow.do_engine_steps()))
 
-            calendar = rt.calendars.get(session, task.office_id, task.calendar_revision)
             paused = paused_minutes(session, task.id, calendar) if task.was_paused else 0.0
             paused_at = tx.when(task.paused_at)
             if paused_at is not None:  # completed while paused: the open pause ends now
@@ -270,7 +284,6 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict, claim: bool 
             stored = submitted if ticked is None else {**submitted, requirements.KEY: ticked}
             closed = {"state": "completed", "completed_by_id": task.user_id, "completed_at": now, "data": stored,
                       "draft": None, "working_minutes": worked, "paused_at": None, "pause_reason": None}
-            uow = unit_of_work(tx, task)
             if task.assignee_id is None:  # claim and complete (asked for explicitly, above)
                 closed.update(assignee_id=task.user_id, claimed_at=now)
                 _audit(uow, task, "task_claimed", now, {"with_completion": True})
@@ -280,6 +293,10 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict, claim: bool 
                 uow.pause_closed(task.id, now, "completed", task.user_id)
             if task.has_deliveries:
                 uow.cancel_deliveries(task.id)
+            if form_version.steps[task.bpmn_id].get("published"):  # links to check after COMMIT
+                published.record(uow, form_version.steps[task.bpmn_id]["published"], office_id=task.office_id,
+                                 instance_id=task.instance_id, task_id=task.id,
+                                 data={**spiff_task.data, **submitted}, now=now)
             _audit(uow, task, "task_completed", now,
                    submitted if ticked is None else {**submitted, requirements.KEY: ticked})
             head = head_of(task)
@@ -312,6 +329,37 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict, claim: bool 
         raise
 
 
+# ---- cancel ---------------------------------------------------------------------------------
+
+def cancel(rt: "Runtime", user_id: int, instance_id: int, reason: str) -> None:
+    """(Supervisor) stop a running instance: its open steps close, its register numbers stay,
+    marked cancelled (a number once issued is never given to another item)."""
+    reason = limits.text("reason", reason, limits.REASON, required=True)
+    now = rt.now()
+    try:
+        with rt.sessions.begin() as session:
+            tx = SqlTx(session)
+            actor = access.load_actor(session, user_id)
+            row = tx.one(LOCK_INSTANCE, {"instance": instance_id})
+            if row is None:
+                raise NotFound(f"instance {instance_id} does not exist")
+            head = head_of(row)
+            access.check_see(actor, head.office_id)
+            access.check_cancel_instance(actor, head.office_id)
+            if head.status != "running":
+                raise Conflict(f"this process is already {head.status}")
+            uow = unit_of_work(tx, head)
+            for task_id, _, _ in tx.all(OPEN_TASKS, {"instance": instance_id}):
+                cancel_step(uow, task_id, now)
+            uow.register_entries_cancelled(instance_id, now)
+            uow.audit("instance_cancelled", office_id=head.office_id, instance_id=instance_id, user_id=user_id,
+                      at=now, data={"reason": reason})
+            state = tx.document(tx.one(INSTANCE_STATE, {"instance": instance_id})[0])
+            uow.instance(instance_id, head.lock_version, state=state, status="cancelled", completed_at=now,
+                         next_timer_at=None)
+            uow.flush()
+    finally:
+        rt.instances.forget(instance_id)
 def notify_returned(rt: "Runtime", session, task: LockedTask, returns: list, reason: str | None, now) -> None:
     """Tell whoever holds each step sent back (else its lane's members) why, through the
     reminders' notification path (engine.tick.notify_user); in the same transaction."""

@@ -48,6 +48,11 @@ class Settings:
     # What deploy accepts (see README, "How a process folder is written").
     max_bpmn_bytes: int = 2 * 1024 * 1024
     max_mutu_baku_days: float = 30.0   # working days of 450 minutes
+    # Checking a published URL (engine/published.py): private/loopback addresses are refused
+    # unless the installation allows them (tests, an intranet website): "1" allows every
+    # address, else a comma-separated list of networks ("10.20.0.0/16,127.0.0.1/32").
+    publish_allow_private: str = ""
+    publish_timeout_seconds: float = 10.0
 
     @property
     def deploy_limits(self) -> "DeployLimits":
@@ -83,7 +88,9 @@ class Settings:
                    heartbeat_seconds=float(env.get("LAJUR_HEARTBEAT_SECONDS", "10")),
                    allow_scripts=_flag(env.get("LAJUR_ALLOW_SCRIPTS")),
                    max_bpmn_bytes=int(env.get("LAJUR_MAX_BPMN_BYTES", str(2 * 1024 * 1024))),
-                   max_mutu_baku_days=float(env.get("LAJUR_MAX_MUTU_BAKU_DAYS", "30")))
+                   max_mutu_baku_days=float(env.get("LAJUR_MAX_MUTU_BAKU_DAYS", "30")),
+                   publish_allow_private=env.get("LAJUR_PUBLISH_ALLOW_PRIVATE", ""),
+                   publish_timeout_seconds=float(env.get("LAJUR_PUBLISH_TIMEOUT_SECONDS", "10")))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from .accounts import ensure_group, office_by_code
 from .bpmn import ProcessPackage, load_process_folder
-from . import access
+from . import access, registers
 from .config import DeployLimits
 from .errors import DeployError
 from .models import Group, Office, ProcessDefinition, ProcessVersion, User
@@ -51,6 +51,18 @@ def _refuse_missing_groups(session: Session, office: Office, package: ProcessPac
                       file=package.bpmn_file, element_id=step or "", line=line)
 
 
+def _check_registers(session: Session, office: Office, package: ProcessPackage) -> None:
+    """Every register a step takes a number from is one the office keeps (engine/registers.py)."""
+    have = registers.codes_of(session, office.id)
+    for tid, step in package.steps.items():
+        code = (step.get("register") or {}).get("code")
+        if code and code not in have:
+            raise DeployError(f"step {tid!r} takes a number from register {code!r}, which office {office.code!r} "
+                              f"does not keep (its registers: {', '.join(sorted(have)) or 'none'}); define it first "
+                              f"(lajur register set {office.code} {code} --name ... --template ...)",
+                              file=f"{package.key}/process.bpmn", element_id=tid)
+
+
 def deploy_folder(session: Session, folder: str | Path, store: WorkflowStore, deployed_by: User | None = None,
                   now: datetime | None = None, limits: DeployLimits | None = None,
                   create_groups: bool = False) -> Deployed:
@@ -63,6 +75,7 @@ def deploy_folder(session: Session, folder: str | Path, store: WorkflowStore, de
         _refuse_missing_groups(session, office, package, missing)
     for lane in missing:
         ensure_group(session, office, lane)
+    _check_registers(session, office, package)
 
     definition = session.scalar(select(ProcessDefinition).where(
         ProcessDefinition.office_id == office.id, ProcessDefinition.key == package.key).with_for_update())

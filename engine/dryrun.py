@@ -161,6 +161,8 @@ def _one_run(package, store, answers, gateway_flows, report) -> str | None:
                 return f"{where}: its form cannot be satisfied by any generated data ({errors[0]})"
             if step.get("paraf"):
                 data[f"paraf_{tid}"] = {"user": "check", "name": "check", "at": "2026-01-05T08:00:00+07:00"}
+            if step.get("register"):  # the number a real completion is issued (engine/registers.py)
+                data[step["register"]["field"]] = "001/CHECK/2026"
             task.set_data(**data)
             task.run()
             workflow.do_engine_steps()

@@ -553,6 +553,92 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = utc_dt()
 
 
+class Register(Base):
+    """A register an office keeps (Buku Agenda, Daftar Arsip): its numbers are issued by Lajur
+    inside the completion of the step that takes one (engine/registers.py)."""
+
+    __tablename__ = "register"
+    __table_args__ = (UniqueConstraint("office_id", "code", name="uq_register_office_code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32))  # what a BPMN step names: spiffworkflow property "register"
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="agenda")  # agenda|arsip
+    template: Mapped[str] = mapped_column(String(200))  # e.g. "B/{klasifikasi}/{nomor:5}/{unit}"
+    unit: Mapped[str] = mapped_column(String(32), default="")  # the unit code in numbers (DPMK)
+    security: Mapped[str] = mapped_column(String(8), default="B")  # kode keamanan: B(iasa), T, R, SR
+
+
+class RegisterCounter(Base):
+    """The last number issued by a register in a year. Taken with `INSERT .. ON CONFLICT DO
+    UPDATE .. RETURNING` inside the step's transaction: the row stays locked until COMMIT, so
+    two completions never share a number and a rolled-back one gives its number back."""
+
+    __tablename__ = "register_counter"
+    register_id: Mapped[int] = mapped_column(ForeignKey("register.id", ondelete="CASCADE"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class RegisterEntry(Base):
+    """One issued number: the line of the Buku Agenda or of the Daftar Arsip."""
+
+    __tablename__ = "register_entry"
+    __table_args__ = (
+        UniqueConstraint("register_id", "year", "seq", name="uq_register_entry_seq"),
+        UniqueConstraint("register_id", "instance_id", name="uq_register_entry_instance"),
+        Index("ix_register_entry_office", "office_id", "register_id", "issued_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    register_id: Mapped[int] = mapped_column(ForeignKey("register.id", ondelete="CASCADE"))
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    number: Mapped[str] = mapped_column(String(200))
+    classification: Mapped[str | None] = mapped_column(String(40))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id", ondelete="SET NULL"))
+    human_task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="SET NULL"))
+    step: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300), default="")
+    kind: Mapped[str | None] = mapped_column(String(200))  # jenis berita
+    sender: Mapped[str | None] = mapped_column(String(200))  # pengirim: who completed the step
+    location: Mapped[str | None] = mapped_column(String(200))  # lokasi di filing kabinet (archive)
+    doc_date: Mapped[date | None] = mapped_column(Date)  # tanggal (of the document, office time)
+    issued_at: Mapped[datetime] = utc_dt()
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    cancelled_at: Mapped[datetime | None] = utc_dt()  # the instance was cancelled: the number stays, marked
+
+
+class OfficePaper(Base):
+    """An office's letterhead (kop surat) for the papers Lajur prints."""
+
+    __tablename__ = "office_paper"
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id", ondelete="CASCADE"), primary_key=True)
+    kop: Mapped[list] = mapped_column(JSON)  # lines, the first the largest ("PEMERINTAH KABUPATEN BANTUL")
+    address: Mapped[str] = mapped_column(String(300), default="")
+
+
+class PublicationCheck(Base):
+    """Where a published item is (website URL, social media links per channel), and for the
+    website whether Lajur found it there (engine/published.py)."""
+
+    __tablename__ = "publication_check"
+    __table_args__ = (Index("ix_publication_check_instance", "instance_id", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    human_task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(32))  # website|instagram|facebook|...
+    url: Mapped[str] = mapped_column(String(2000))
+    expected_title: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|ok|failed|recorded
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    title_found: Mapped[bool | None] = mapped_column(Boolean)
+    detail: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    recorded_at: Mapped[datetime] = utc_dt()
+    checked_at: Mapped[datetime | None] = utc_dt()
+
 class Incident(Base):
     """A run-time error that stopped an instance at one element (Camunda's incident): a gateway
     condition, a script or a timer that failed with this instance's data. Open while

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import access
+from . import access, registers
 from .accounts import group_by_name, office_by_code, user_by_name
 from .errors import Conflict, Forbidden, FormInvalid
 from .models import Group, Office, ProcessDefinition, ProcessVersion, User, user_group
@@ -60,6 +60,7 @@ def create_office(session: Session, code: str, name: str, timezone_name: str = "
     office = Office(code=code, name=name, timezone=timezone_name)
     session.add(office)
     session.flush()
+    registers.ensure_defaults(session, office)  # the Buku Agenda and the Daftar Arsip
     _audit(session, office, actor, "office_created", {"code": code, "name": name})
     return office
 

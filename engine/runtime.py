@@ -70,6 +70,9 @@ class Runtime:
                  checklist: list[str] | None = None) -> list[int]:
         return commands.complete(self, user_id, task_id, data, claim=claim, checklist=checklist)
 
+    def cancel(self, user_id: int, instance_id: int, reason: str) -> None:
+        commands.cancel(self, user_id, instance_id, reason)
+
     def validate_form(self, version, bpmn_id: str, data: dict) -> None:
         commands.validate_form(self, version, bpmn_id, data)
 

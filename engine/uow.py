@@ -17,6 +17,10 @@ writes here, and this module alone writes the rows of those tables:
 | `notification` (of an incident, of a pause request) | `UnitOfWork.notify` (reminders' rows are the deadline tick's, engine/tick.py) |
 | `process_draft` | `write_draft`, `delete_draft` (the studio's drafts, guarded by their own `lock_version`) |
 | `delivery` (an event webhook's) | `UnitOfWork.flush`, with the event's audit row (engine/webhooks/events.py) |
+| `register`, `office_paper` | `UnitOfWork.register`, `UnitOfWork.register_changed`; `UnitOfWork.office_paper` |
+| `register_counter` | `UnitOfWork.take_number` (sent at once: its result is the number) |
+| `register_entry` | `UnitOfWork.register_entry`, `UnitOfWork.register_entries_cancelled` |
+| `publication_check` | `UnitOfWork.publication`, `UnitOfWork.publication_claimed`, `UnitOfWork.publication_checked` |
 
 Usage, inside the caller's transaction (a Session from `sessionmaker.begin()`)::
 
@@ -46,12 +50,14 @@ from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import Table, bindparam, delete, insert, null, or_, select, update
+from sqlalchemy.dialects import postgresql as _pg_dialect, sqlite as _sqlite_dialect
 from sqlalchemy.orm import Session
 
 from .audit import chain_key, row_hash
 from .errors import Conflict
-from .models import (AuditEvent, Deadline, Delivery, HumanTask, Incident, Notification, Office, PauseRequest,
-                     ProcessDraft, ProcessInstance, TaskPause)
+from .models import (AuditEvent, Deadline, Delivery, HumanTask, Incident, Notification, Office, OfficePaper,
+                     PauseRequest, ProcessDraft, ProcessInstance, PublicationCheck, Register, RegisterCounter,
+                     RegisterEntry, TaskPause)
 from .sqltx import SqlTx, Stmt
 from .webhooks import events as webhook_events
 
@@ -62,6 +68,11 @@ _PAUSE = TaskPause.__table__
 _INSTANCE = ProcessInstance.__table__
 _DELIVERY = Delivery.__table__
 _OFFICE = Office.__table__
+_REGISTER = Register.__table__
+_COUNTER = RegisterCounter.__table__
+_ENTRY = RegisterEntry.__table__
+_PAPER = OfficePaper.__table__
+_PUBLICATION = PublicationCheck.__table__
 _PAUSE_REQUEST = PauseRequest.__table__
 _INCIDENT = Incident.__table__
 _NOTIFICATION = Notification.__table__
@@ -125,6 +136,48 @@ INSERT_NOTIFICATION = _insert(_NOTIFICATION, _NOTIFICATION_COLUMNS)
 CANCEL_DELIVERIES = Stmt(update(_DELIVERY).where(_DELIVERY.c.human_task_id == bindparam("task"),
                                                  or_(_DELIVERY.c.status == "pending", _DELIVERY.c.status == "sending"))
                          .values(status="cancelled", lease_until=null()))
+
+# the next number of a register in a year: the counter row is created or bumped and stays
+# locked until COMMIT (engine/registers.py); a rollback gives the number back
+TAKE_NUMBER = {
+    dialect: Stmt(module.insert(_COUNTER).values(register_id=bindparam("register"), year=bindparam("year"), last=1)
+                  .on_conflict_do_update(index_elements=[_COUNTER.c.register_id, _COUNTER.c.year],
+                                         set_={"last": _COUNTER.c.last + 1})
+                  .returning(_COUNTER.c.last), only=dialect)
+    for dialect, module in (("postgresql", _pg_dialect), ("sqlite", _sqlite_dialect))}
+_ENTRY_COLUMNS = ("register_id", "office_id", "year", "seq", "number", "classification", "instance_id",
+                  "human_task_id", "step", "title", "kind", "sender", "location", "doc_date", "issued_at",
+                  "issued_by_id")
+INSERT_ENTRY = _insert(_ENTRY, _ENTRY_COLUMNS)
+CANCEL_ENTRIES = Stmt(update(_ENTRY).where(_ENTRY.c.instance_id == bindparam("instance"),
+                                           _ENTRY.c.cancelled_at.is_(None)).values(cancelled_at=bindparam("now")))
+INSERT_REGISTER = _insert(_REGISTER, ("office_id", "code", "name", "kind", "template", "unit", "security"))
+DELETE_PAPER = Stmt(delete(_PAPER).where(_PAPER.c.office_id == bindparam("office")))
+INSERT_PAPER = _insert(_PAPER, ("office_id", "kop", "address"))
+_PUBLICATION_COLUMNS = ("office_id", "instance_id", "human_task_id", "channel", "url", "expected_title", "status",
+                        "attempts", "recorded_at")
+INSERT_PUBLICATION = _insert(_PUBLICATION, _PUBLICATION_COLUMNS)
+
+
+@lru_cache(maxsize=16)
+def register_update(columns: tuple[str, ...]) -> Stmt:
+    """UPDATE register SET <columns> WHERE id = :register."""
+    return Stmt(update(_REGISTER).where(_REGISTER.c.id == bindparam("register"))
+                .values({c: bindparam(c) for c in columns}))
+
+
+CLAIM_PUBLICATION = {
+    statuses: Stmt(update(_PUBLICATION).where(_PUBLICATION.c.id == bindparam("check"),
+                                              or_(*[_PUBLICATION.c.status == x for x in statuses]))
+                .values(status="checking"))
+    for statuses in (("pending",), ("pending", "failed", "checking", "ok"))}
+
+
+@lru_cache(maxsize=16)
+def publication_update(columns: tuple[str, ...]) -> Stmt:
+    """UPDATE publication_check SET <columns>, attempts = attempts + 1 WHERE id = :check."""
+    return Stmt(update(_PUBLICATION).where(_PUBLICATION.c.id == bindparam("check"))
+                .values({**{c: bindparam(c) for c in columns}, "attempts": _PUBLICATION.c.attempts + 1}))
 
 
 @lru_cache(maxsize=64)
@@ -283,6 +336,47 @@ class UnitOfWork:
                           "completed_at": completed_at, "next_timer_at": next_timer_at}
         if version_id is not None:
             self._instance["version_id"] = version_id
+
+    # ---- registers (engine/registers.py) -------------------------------------------------------
+    def take_number(self, register_id: int, year: int) -> int:
+        """The next running number of a register in a year. Sent at once, not batched (the
+        number goes into the step's data): the counter row is locked from here to COMMIT."""
+        return self.tx.one(TAKE_NUMBER[self.tx.dialect], {"register": register_id, "year": year})[0]
+
+    def register_entry(self, row: dict) -> None:
+        """An issued number's line in its register (row: the columns of INSERT_ENTRY)."""
+        self._add(INSERT_ENTRY, row)
+
+    def register_entries_cancelled(self, instance_id: int, at: datetime) -> None:
+        """The instance was cancelled: its numbers stay, marked."""
+        self._add(CANCEL_ENTRIES, {"instance": instance_id, "now": at})
+
+    def register(self, row: dict) -> None:
+        """A new register of an office (row: the columns of INSERT_REGISTER)."""
+        self._add(INSERT_REGISTER, row)
+
+    def register_changed(self, register_id: int, values: dict) -> None:
+        self._add(register_update(tuple(values)), {"register": register_id, **values})
+
+    def office_paper(self, office_id: int, kop: list[str], address: str) -> None:
+        """Set an office's letterhead (replaces the one it had)."""
+        self._add(DELETE_PAPER, {"office": office_id})
+        self._add(INSERT_PAPER, {"office_id": office_id, "kop": kop, "address": address})
+
+    # ---- publication_check (engine/published.py) ---------------------------------------------
+    def publication(self, row: dict) -> None:
+        """Where an item was published (row: the columns of INSERT_PUBLICATION)."""
+        self._add(INSERT_PUBLICATION, row)
+
+    def publication_claimed(self, check_id: int, retry: bool) -> None:
+        """A fetch of the URL starts: pending (the worker) or any state (a retry); guarded, so
+        of two workers one fetches."""
+        self._add(CLAIM_PUBLICATION[("pending", "failed", "checking", "ok") if retry else ("pending",)],
+                  {"check": check_id}, "this link is being checked already")
+
+    def publication_checked(self, check_id: int, values: dict) -> None:
+        """The outcome of one fetch of a published URL (counts the attempt)."""
+        self._add(publication_update(tuple(values)), {"check": check_id, **values})
 
     # ---- sending -----------------------------------------------------------------------------
     def flush(self) -> None:

@@ -8,7 +8,7 @@ EVIDENCE = hashlib.sha256(b"foto kegiatan musrenbang").hexdigest()
 
 STEP_DATA = {
     (DPMK, "step1"): {
-        "nomor_agenda": "012/2026", "tanggal_berita": "2026-11-20", "jenis_berita": "Kalurahan",
+        "tanggal_berita": "2026-11-20", "jenis_berita": "Kalurahan",
         "judul_berita": "Musrenbang Kalurahan Sabdodadi",
         "isi_berita": "Musyawarah perencanaan pembangunan kalurahan dihadiri lurah dan warga.",
         "bukti_multimedia": [EVIDENCE],
@@ -16,7 +16,7 @@ STEP_DATA = {
     (DPMK, "step2"): {"paraf_kabid_ada": True, "klasifikasi_arsip": "400.14.1.3"},
     (DPMK, "step3"): {"persetujuan_sekdin": "YA"},
     (DPMK, "step4"): {"url_berita": "https://dpmk.bantulkab.go.id/berita/musrenbang", "tanggal_tayang": "2026-11-21"},
-    (DPMK, "step5"): {"nomor_arsip": "ARS-2026-0012", "lokasi_filing": "Filing kabinet A, laci 2"},
+    (DPMK, "step5"): {"lokasi_filing": "Filing kabinet A, laci 2"},
     (DINSOS, "step1"): {
         "judul": "Penyaluran bantuan sosial", "apa": "Penyaluran bansos", "siapa": "Dinas Sosial",
         "kapan": "2026-11-19", "dimana": "Kalurahan Trirenggo", "mengapa": "Program bantuan pangan",

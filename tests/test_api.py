@@ -90,10 +90,10 @@ def test_form_errors_are_field_problems_and_change_nothing(app, services):
     r = client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": data}, headers=bearer(token))
     assert r.status_code == 422 and r.mimetype == "application/problem+json"
     assert [e["pointer"] for e in r.json["errors"]] == ["/data/bukti_multimedia"]
-    r = client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": {"nomor_agenda": 5}}, headers=bearer(token))
+    r = client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": {"judul_berita": 5}}, headers=bearer(token))
     assert r.status_code == 422
     pointers = {e["pointer"] for e in r.json["errors"]}
-    assert "/data/nomor_agenda" in pointers and "/data/judul_berita" in pointers
+    assert "/data/judul_berita" in pointers and "/data/isi_berita" in pointers
     r = client.post("/api/v1/instances", json={"process": DPMK}, headers=bearer(token))
     assert r.status_code == 422 and r.json["errors"][0]["field"] == "subject"
     assert client.post("/api/v1/notifications/read", json=[], headers=bearer(token)).status_code == 422

@@ -144,12 +144,12 @@ def test_both_sops_end_to_end_as_every_role(server, page, artifacts_dir):
     page.wait_for_selector("#step-form")
     assert "Press Release diberi disposisi/form" in page.inner_text(".checklist")
     # an invalid post first: errors next to the fields, entered data kept
-    page.fill("#f-nomor_agenda", "abc")
+    assert page.locator("#f-nomor_agenda").count() == 0  # the Buku Agenda number is issued, not typed
+    page.fill("#f-isi_berita", "pendek")
     page.fill("#f-judul_berita", "Musrenbang Kalurahan Sabdodadi 2026")
     page.click("button[value=complete]")
-    page.wait_for_selector("#field-nomor_agenda .field-errors")
+    page.wait_for_selector("#field-isi_berita .field-errors")
     assert page.input_value("#f-judul_berita") == "Musrenbang Kalurahan Sabdodadi 2026"
-    page.fill("#f-nomor_agenda", "012/2026")
     page.fill("#f-tanggal_berita", "2026-11-20")
     page.select_option("#f-jenis_berita", "Kalurahan")
     page.fill("#f-isi_berita", "Musyawarah perencanaan pembangunan kalurahan dihadiri lurah dan warga.")
@@ -186,7 +186,7 @@ def test_both_sops_end_to_end_as_every_role(server, page, artifacts_dir):
     page.locator("tr", has_text="Musrenbang Kalurahan Sabdodadi").first.locator("a:has-text('Kerjakan')").click()
     page.wait_for_selector("#step-form")
     assert "Foto kurang jelas" in page.inner_text("body")
-    assert page.input_value("#f-nomor_agenda") == "012/2026"
+    assert page.input_value("#f-judul_berita") == "Musrenbang Kalurahan Sabdodadi 2026"
     complete(page)
     sign_out(page)
 
@@ -217,12 +217,23 @@ def test_both_sops_end_to_end_as_every_role(server, page, artifacts_dir):
 
     sign_in(page, base, "dpmk.penerima")
     open_group_task(page, base, "Musrenbang Kalurahan Sabdodadi")
-    page.fill("#f-nomor_arsip", "ARS-2026-0012")
+    assert page.locator("#f-nomor_arsip").count() == 0  # issued from the Daftar Arsip on completion
     page.fill("#f-lokasi_filing", "Filing kabinet A, laci 2")
     complete(page)
     page.goto(f"{base}/inbox?tab=completed")
     page.locator("tr", has_text="Musrenbang").first.locator("a", has_text="Lihat").click()
     page.wait_for_selector("text=SOP selesai")
+    # the numbers Lajur issued, the paper to download, the website link waiting for its check
+    papers_card = page.locator("#publikasi")
+    assert "Buku Agenda" in papers_card.inner_text() and "Daftar Arsip" in papers_card.inner_text()
+    assert papers_card.locator("a", has_text="PDF").count() == 1
+    # the Buku Agenda as the office keeps it, on a desktop and on a phone
+    page.goto(f"{base}/registers/agenda")
+    assert page.locator("#book tbody tr", has_text="Musrenbang").count() == 1
+    page.screenshot(path=str(artifacts_dir / "buku-agenda-desktop.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(artifacts_dir / "buku-agenda-phone.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
     sign_out(page)
 
     # --- process owner and regency admin can sign in; the admin reads any office's instance

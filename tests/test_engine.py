@@ -71,11 +71,11 @@ def test_invalid_form_data_gives_field_errors_and_changes_nothing(services, demo
     iid = services.runtime.start(demo["dpmk.penerima"], DPMK, "Data salah")
     task = open_task(services, iid)
     before = (_instance(services, iid).lock_version, len(_events(services, iid)))
-    bad = dict(STEP_DATA[(DPMK, "step1")], nomor_agenda="abc", bukti_multimedia=["not-a-hash"])
+    bad = dict(STEP_DATA[(DPMK, "step1")], jenis_berita="Gosip", bukti_multimedia=["not-a-hash"])
     del bad["judul_berita"]
     with pytest.raises(FormInvalid) as err:
         services.runtime.complete(demo["dpmk.penerima"], task.id, bad)
-    assert set(err.value.errors) == {"nomor_agenda", "bukti_multimedia.0", "judul_berita"}
+    assert set(err.value.errors) == {"jenis_berita", "bukti_multimedia.0", "judul_berita"}
     assert (_instance(services, iid).lock_version, len(_events(services, iid))) == before
     assert open_task(services, iid).id == task.id
 

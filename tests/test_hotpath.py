@@ -39,7 +39,7 @@ def test_completion_while_paused_closes_the_pause_and_rows_read_back(services, d
         assert done.assignee_id == penerima and done.completed_by_id == penerima
         assert aware(done.claimed_at) == wib(2026, 11, 23, 8, 0)  # held by its starter since the start
         assert aware(done.completed_at) == wib(2026, 11, 23, 10, 30)
-        assert done.data["nomor_agenda"] == STEP_DATA[(DPMK, "step1")]["nomor_agenda"]
+        assert done.data["nomor_agenda"] == "001/DPMK/2026"  # issued from the Buku Agenda, not typed
         pause = session.scalar(select(TaskPause).where(TaskPause.human_task_id == task.id))
         assert pause.resume_reason == "completed" and pause.resumed_by_id == penerima
         assert aware(pause.resumed_at) == wib(2026, 11, 23, 10, 30)

@@ -63,7 +63,6 @@ H3 = "ef" * 32
 VALID = {
     "dpmk-pemutakhiran-website": {
         "step1": {
-            "nomor_agenda": "012/2025",
             "tanggal_berita": "2025-01-06",
             "jenis_berita": "Kalurahan",
             "judul_berita": "Pelatihan BUMKal di Kalurahan Panggungharjo",
@@ -77,7 +76,7 @@ VALID = {
             "tanggal_tayang": "2025-01-06",
             "bukti_tayang": [H3],
         },
-        "step5": {"nomor_arsip": "PR/2025/012", "lokasi_filing": "Filing kabinet A, laci 2"},
+        "step5": {"lokasi_filing": "Filing kabinet A, laci 2"},
     },
     "dinsos-website-medsos": {
         "step1": {
@@ -130,7 +129,7 @@ INVALID = {
         ("step1", _drop(VALID["dpmk-pemutakhiran-website"]["step1"], "jenis_berita"), "missing jenis_berita"),
         ("step1", {**VALID["dpmk-pemutakhiran-website"]["step1"], "bukti_multimedia": []}, "no evidence"),
         ("step1", {**VALID["dpmk-pemutakhiran-website"]["step1"], "bukti_multimedia": ["ABC"]}, "bad hash"),
-        ("step1", {**VALID["dpmk-pemutakhiran-website"]["step1"], "nomor_agenda": "dua belas"}, "bad agenda no"),
+        ("step1", {**VALID["dpmk-pemutakhiran-website"]["step1"], "nomor_agenda": "012/2025"}, "agenda no typed by hand"),
         ("step1", {**VALID["dpmk-pemutakhiran-website"]["step1"], "tanggal_berita": "06/01/2025"}, "bad date"),
         ("step1", {**VALID["dpmk-pemutakhiran-website"]["step1"], "jenis_berita": "Gosip"}, "bad enum"),
         ("step1", {**VALID["dpmk-pemutakhiran-website"]["step1"], "isi_berita": "pendek"}, "too short"),
@@ -142,7 +141,8 @@ INVALID = {
         ("step3", {"persetujuan_sekdin": "ya"}, "bad decision value"),
         ("step4", {"url_berita": "dpmk.bantulkab.go.id/x", "tanggal_tayang": "2025-01-06"}, "url without scheme"),
         ("step4", {"url_berita": "https://dpmk.bantulkab.go.id/x"}, "missing tanggal_tayang"),
-        ("step5", {"lokasi_filing": "Filing kabinet A"}, "missing nomor_arsip"),
+        ("step5", {"lokasi_filing": "Filing kabinet A", "nomor_arsip": "PR/2025/012"}, "archive no typed by hand"),
+        ("step5", {}, "missing lokasi_filing"),
     ],
     "dinsos-website-medsos": [
         ("step1", _drop(VALID["dinsos-website-medsos"]["step1"], "mengapa"), "missing 5W+1H field"),

@@ -363,7 +363,8 @@ def test_step_page_shows_sop_text_requirements_and_form(app):
     assert "Nomor urut (Buku Agenda)" not in page  # the form asks for it; the checklist does not repeat it
     assert 'name="_persyaratan"' in page
     assert "Press Release sesuai dengan tata naskah dinas" in page  # the expected output
-    assert 'name="nomor_agenda"' in page and 'type="date"' in page and "<select" in page
+    assert 'name="judul_berita"' in page and 'type="date"' in page and "<select" in page
+    assert 'name="nomor_agenda"' not in page  # issued from the Buku Agenda on completion, never typed
     assert 'type="file" name="bukti_multimedia__upload"' in page and "<textarea" in page
     assert 'enctype="multipart/form-data"' in page and "Simpan draf" in page and "Selesaikan langkah" in page
     assert "WIB" in page and "Mutu Baku" in page
@@ -375,16 +376,15 @@ def test_invalid_post_keeps_data_shows_errors_and_changes_nothing(app, services)
     iid = instance_of(services, task_id)
     before = (count(services, AuditEvent), count(services, HumanTask, HumanTask.state == "completed"))
     response = client.post(f"/tasks/{task_id}", data={
-        "action": "complete", "nomor_agenda": "abc", "judul_berita": "Judul yang <b>benar</b>",
+        "action": "complete", "judul_berita": "Judul yang <b>benar</b>",
         "tanggal_berita": "2026-11-20", "jenis_berita": "Kalurahan", "isi_berita": "pendek"})
     assert response.status_code == 422
     page = response.text
-    assert "Format tidak sesuai, contoh: 012/2025" in page
     assert "Minimal 20 karakter" in page
     assert "Unggah atau pilih minimal 1 berkas" in page or "Wajib diisi" in page
-    assert 'value="abc"' in page and "Judul yang &lt;b&gt;benar&lt;/b&gt;" in page  # kept, escaped
+    assert "Judul yang &lt;b&gt;benar&lt;/b&gt;" in page  # kept, escaped
     assert '<option value="Kalurahan" selected>' in page and ">pendek</textarea>" in page
-    assert page.index("Format tidak sesuai") > page.index('name="nomor_agenda"')  # next to its field
+    assert page.index("Minimal 20 karakter") > page.index('name="isi_berita"')  # next to its field
     assert (count(services, AuditEvent), count(services, HumanTask, HumanTask.state == "completed")) == before
     assert open_task(services, iid).id == task_id
 

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from engine import offices
+from engine import offices, papers, registers
 from engine.notifications import failed_deliveries
 from engine.errors import FormInvalid, LajurError
 from engine.models import Office, User
@@ -50,7 +50,8 @@ def _page(code: str, error: str | None = None, status: int = 200):
         data = dict(office=office, groups=offices.groups_with_members(db, code),
                     users=offices.office_users(db, office.id), sops=offices.sop_owners(db, office.id),
                     all_offices=offices.list_offices(db) if current_user.has_role("admin") else [office],
-                    failed=failed_deliveries(db, office.id, limit=20))
+                    failed=failed_deliveries(db, office.id, limit=20),
+                    registers=registers.office_registers(db, office.id), kop=papers.kop_of(db, office))
         users_by_id = {u.id: u for u in data["users"]}
         data["failed"] = [(d, users_by_id.get(d.recipient_id)) for d in data["failed"]]
     return render_template("admin/index.html", roles=offices.OFFICE_ROLES, error=error, **data), status
@@ -103,3 +104,24 @@ def roles():
     username, chosen = request.form.get("username", ""), set(request.form.getlist("roles"))
     return _change(lambda db, code, actor: offices.set_roles(db, code, username, chosen, actor),
                    _("Peran %(u)s diperbarui.", u=username))
+
+
+@bp.post("/registers")
+@login_required
+def set_register():
+    """Create a register or change its name, number template, unit or security code."""
+    f = request.form
+    code = f.get("code", "")
+    return _change(lambda db, office, actor: registers.define_for(
+        db, actor, office, code, name=f.get("name"), template=f.get("template"), unit=f.get("unit"),
+        security=f.get("security"), kind=f.get("kind")), _("Register %(r)s disimpan.", r=code.strip()))
+
+
+@bp.post("/letterhead")
+@login_required
+def set_letterhead():
+    """The office's kop surat on the papers Lajur prints."""
+    f = request.form
+    return _change(lambda db, office, actor: papers.set_letterhead_for(db, actor, office, f.get("kop", ""),
+                                                                        f.get("address", "")),
+                   _("Kop surat disimpan."))

@@ -12,6 +12,8 @@ BLUEPRINTS.append("webui.admin:bp")
 BLUEPRINTS.append("webui.health:bp")
 BLUEPRINTS.append("webui.api:bp")
 BLUEPRINTS.append("webui.tokens:bp")
+BLUEPRINTS.append("webui.registers:bp")
+
 BLUEPRINTS.append("webui.instance_list:bp")
 BLUEPRINTS.append("webui.pauses:bp")
 BLUEPRINTS.append("webui.processes:bp")

@@ -34,12 +34,13 @@ class Field:
     choices: list[str] = field(default_factory=list)  # sha256s offered by x-lajur-select-from
     example: str | None = None
     max_length: int | None = None
+    codes: list = field(default_factory=list)  # (code, name) offered by a classification field
 
 
 def widget_of(prop: dict) -> str:
     """Which input a schema property gets (see processes/*/forms conventions)."""
     explicit = prop.get("x-lajur-widget")
-    if explicit in ("files", "textarea"):
+    if explicit in ("files", "textarea", "classification"):
         return explicit
     kind = prop.get("type")
     if kind == "boolean":
@@ -72,6 +73,11 @@ def build_fields(schema: dict, data: dict | None = None, errors: dict[str, list[
         value = data.get(name)
         if widget == "lines" and isinstance(value, list):
             value = "\n".join(str(v) for v in value)
+        codes = []
+        if widget == "classification":  # the SOP's default, chosen from the searchable list
+            from engine import classification
+            codes = list(classification.all_codes())
+            value = prop.get("default") if value is None else value
         examples = prop.get("examples") or items.get("examples") or []
         select_from = prop.get("x-lajur-select-from")
         fields.append(Field(
@@ -79,7 +85,7 @@ def build_fields(schema: dict, data: dict | None = None, errors: dict[str, list[
             required=name in required, options=list(prop.get("enum") or items.get("enum") or []), value=value,
             errors=errors.get(name, []), accept=list(prop.get("x-lajur-accept", [])), select_from=select_from,
             choices=list(earlier.get(select_from, [])) if select_from else [],
-            example=str(examples[0]) if examples else None, max_length=prop.get("maxLength")))
+            example=str(examples[0]) if examples else None, max_length=prop.get("maxLength"), codes=codes))
     return fields
 
 

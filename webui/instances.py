@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from engine import attachments as evidence
+from engine import published, registers
 from engine.access import Actor
 from engine.queries import user_names
 from engine.sla import is_finished_late, is_overdue
@@ -88,6 +89,8 @@ def detail(instance_id: int):
     with services.sessions() as db:
         files = evidence.by_sha(db, None if current_user.has_role("admin") else current_user.office_id, shas)
         names = user_names(db, {t.assignee_id for t in tasks} | {t.completed_by_id for t in tasks})
+        numbers = registers.instance_numbers(db, instance.id)  # Buku Agenda, Daftar Arsip
+        checks = published.checks_of(db, instance.id)
         incidents = incident_panel(db, Actor.of_view(current_user), instance, version)
     diagram = {"xml": version.bpmn_xml,
                "marks": [{"id": s["id"], "marker": s["marker"], "text": s["text"], "current": s["current"]}
@@ -95,4 +98,5 @@ def detail(instance_id: int):
     return render_template("instances/detail.html", instance=instance, version=version, sop=version.sop,
                            definition=version.definition, steps=steps, events=events, labels=event_labels(),
                            submitted=submitted, files=files, names=names, diagram=diagram, now=now,
+                           numbers=numbers, checks=checks, completers={t.id: t.completed_by_id for t in tasks},
                            incidents=incidents, incident_kinds=kind_labels())

@@ -73,6 +73,9 @@ def make_app(settings: Settings | None = None) -> Celery:
                                        "last_run_at": datetime(2000, 1, 1, tzinfo=timezone.utc)},
             # uploads no step refers to, after their grace period (engine.attachments.prune)
             "lajur-prune-files": {"task": "workers.tasks.prune_files", "schedule": 3600.0},
+            # published links recorded by a completed step: fetched outside its transaction
+            "lajur-publication-checks": {"task": "workers.tasks.check_publications", "schedule": 10.0,
+                                         "options": {"expires": 30.0}},
             "lajur-tick": {
                 "task": "workers.tasks.tick",
                 "schedule": settings.tick_seconds,

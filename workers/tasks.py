@@ -107,3 +107,16 @@ def prune_files() -> int:
     if removed:
         log.info("files: %d unreferenced upload(s) removed", removed)
     return removed
+
+
+@app.task(name="workers.tasks.check_publications", acks_late=True, ignore_result=True)
+def check_publications() -> dict:
+    """Fetch the website links completed steps recorded (engine/published.py): whether the page
+    answers and shows the title. Outside any completion's transaction; a failed one is shown on
+    the instance page and retried from there."""
+    from engine import published
+    svc = _process.get()
+    done = published.run_pending(svc.sessions, published.Policy.of(svc.settings), svc.runtime.clock)
+    if done:
+        log.info("publication checks: %s", done)
+    return {str(k): v for k, v in done.items()}
