@@ -110,7 +110,7 @@ def test_a_failed_write_rolls_back_and_the_connection_reads_on(services, users):
         db.close()
 
 
-def test_the_dashboard_builds_its_rollup_on_the_same_connection(services, history):  # noqa: F811
+def test_the_dashboard_builds_its_rollup_on_the_same_connection(services, history):
     """The first dashboard request over past days builds their rollup blocks (a write inside a
     read page): on the request's connection, committed, with no second checkout."""
     import json
