@@ -18,6 +18,7 @@ The rules:
 - deploy: a process owner of the office (None: the console operator).
 - the dashboard and every open step of the office: supervisors of the office; admins for
   any office or the whole regency.
+- the installation's status (heartbeats, tick lag, outbox): admins only.
 """
 from __future__ import annotations
 
@@ -196,3 +197,14 @@ def may_administer(actor: Actor | None, office_id: int) -> bool:
 def check_administer(actor: Actor | None, office_id: int) -> None:
     if not may_administer(actor, office_id):
         raise Forbidden("only an admin or this office's administrator may change its groups and people")
+
+
+def may_see_status(actor: Actor | None) -> bool:
+    """The installation's status page (heartbeats, tick lag, outbox): the regency's admins
+    (the console's `lajur status` is the operator's)."""
+    return actor is not None and actor.has_role("admin")
+
+
+def check_status(actor: Actor | None) -> None:
+    if not may_see_status(actor):
+        raise Forbidden("only an admin may see the installation's status")
