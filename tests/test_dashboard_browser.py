@@ -113,3 +113,27 @@ def test_a_step_picked_by_name_filters_its_sop(server, browser, worked, artifact
         page.screenshot(path=str(artifacts_dir / "dashboard-field-error-1280.png"), full_page=True)
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_sop_evaluation_page_fits_the_screen(server, browser, worked, artifacts_dir, width):  # noqa: F811
+    """The monitoring and evaluation forms (issue 16) as a supervisor reads them."""
+    base = server[0]
+    context = _context(browser, width)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        sign_in(page, base, "dpmk.kasubbag")
+        page.goto(f"{base}/dashboard")
+        page.get_by_role("link", name="Evaluasi SOP").click()
+        page.wait_for_load_state("networkidle")
+        assert page.get_by_role("heading", name="Monitoring dan evaluasi SOP").is_visible()
+        assert page.locator("#monitoring-1 tbody tr").count() == 5  # DPMK's five steps
+        page.screenshot(path=str(artifacts_dir / f"dashboard-evaluation-{width}.png"), full_page=True)
+        size = page.evaluate("() => ({page: document.documentElement.scrollWidth,"
+                             " viewport: document.documentElement.clientWidth})")
+        assert size["page"] == size["viewport"], size
+        assert not errors, errors
+    finally:
+        context.close()

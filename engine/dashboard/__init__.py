@@ -18,8 +18,13 @@ Modules, by concept (each states its definitions at its top):
 | `patterns` | trends per week, late heatmap per weekday, TIDAK returns |
 | `drill` | the steps behind one figure |
 | `tables` | the `Table`s the screen, CSV and XLSX share |
+| `evaluation` | the SOP monitoring and evaluation forms (Permenpan RB 35/2012) from the same figures |
 """
 from .drill import DRILL_LIMIT, FIGURES, drill
+from .evaluation import (
+    CRITERIA, Criterion, Proposal, SopEvaluation, StepEvaluation, evaluate, evaluation_table, monitoring_table,
+    summary_table,
+)
 from .figures import office_summary, officers, overview
 from .filters import Filters, default_period
 from .patterns import late_heatmap, rework, trends
@@ -35,6 +40,8 @@ from .tables import (
 )
 
 __all__ = [
+    "CRITERIA", "Criterion", "Proposal", "SopEvaluation", "StepEvaluation", "evaluate", "evaluation_table",
+    "monitoring_table", "summary_table",
     "DRILL_LIMIT", "FIGURES", "WEEKDAYS", "DrillResult", "DrillRow", "Filters", "HeatRow", "OfficeRow", "OfficerRow",
     "OfficerStep", "ReworkRow", "Sop", "StepRow", "Table", "WeekRow", "build_rollup", "default_period", "drill",
     "drill_table", "ensure_rollup", "entry_step", "ordered_steps", "heatmap_table", "late_heatmap", "minutes",

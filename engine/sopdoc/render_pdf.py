@@ -78,6 +78,12 @@ def _no_fetch(url: str, *args, **kwargs):
     raise ValueError(f"external resource refused while printing: {url[:80]}")
 
 
-def to_pdf(doc: SopDocument) -> bytes:
+def html_to_pdf(html: str) -> bytes:
+    """Print a self-contained HTML document (every printed form of Lajur goes through here):
+    nothing is fetched, so a name or text in the document cannot make the server load a URL."""
     from weasyprint import HTML
-    return HTML(string=to_html(doc), url_fetcher=_no_fetch).write_pdf()
+    return HTML(string=html, url_fetcher=_no_fetch).write_pdf()
+
+
+def to_pdf(doc: SopDocument) -> bytes:
+    return html_to_pdf(to_html(doc))

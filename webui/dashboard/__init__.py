@@ -16,6 +16,7 @@ from .. import current_services
 from ..auth import login_required
 from ..errors import render_error
 from ..i18n import _
+from . import evaluation
 from . import export as files
 from .filters import choices, link_args, parse
 from .labels import figure_titles, fmt, labels, titles
@@ -76,25 +77,31 @@ def _page_view(page: str):
     return view
 
 
-for _page, _rule in (("overview", ""), ("officers", "/officers"), ("trends", "/trends"), ("drill", "/drill")):
+for _page, _rule in (("overview", ""), ("officers", "/officers"), ("trends", "/trends"), ("drill", "/drill"),
+                     ("evaluation", "/evaluation")):
     bp.add_url_rule(_rule, endpoint=_page, view_func=_page_view(_page), methods=["GET"])
 
 
 @bp.get("/export/<page>.<fmt>")
 @login_required
 def export(page: str, fmt: str):
-    """A page's tables as XLSX (every table a sheet) or CSV (one table, ?table=)."""
-    if page not in PAGES or fmt not in ("csv", "xlsx"):
+    """A page's tables as XLSX (every table a sheet) or CSV (one table, ?table=); the SOP
+    evaluation also as its printed forms (PDF)."""
+    if page not in PAGES or fmt not in ("csv", "xlsx", "pdf") or (fmt == "pdf" and page != "evaluation"):
         abort(404)
     services = current_services()
     now = _now()
     with services.sessions() as session:
         params = parse(now, session)
-        tables = page_data(page, params, now, session)["tables"] if not params.errors else {}
+        data = page_data(page, params, now, session) if not params.errors else {}
+        office_name = choices(session, params.filters).get("office_name") if fmt == "pdf" else None
+    tables = data.get("tables", {})
     if params.errors:
         return render_error(400, title=_("Saringan tidak valid"), message=_("Ekspor tidak dibuat: %(e)s", e="; ".join(
             f"{k}: {v}" for k, v in params.errors.items())))
-    if fmt == "csv":
+    if fmt == "pdf":
+        name, body, mime = None, evaluation.pdf(data["evaluations"], params.filters, now, office_name), "application/pdf"
+    elif fmt == "csv":
         name = request.args.get("table") or next(iter(tables))
         if name not in tables:
             abort(404)

@@ -10,6 +10,7 @@ from flask import abort, url_for
 from engine import dashboard
 
 from ..i18n import _
+from . import evaluation
 from .filters import Params, link_args
 from .labels import labels, state_words
 
@@ -18,6 +19,7 @@ PAGES = {
     "officers": ("officers", "officer_steps"),
     "trends": ("trends", "heatmap", "rework"),
     "drill": ("drill",),
+    "evaluation": ("sop_summary", "monitoring", "evaluation"),
 }
 
 
@@ -43,6 +45,10 @@ def page_data(page: str, params: Params, now: datetime, session) -> dict:
         tables = {"trends": dashboard.trends_table(weeks), "heatmap": dashboard.heatmap_table(heat),
                   "rework": dashboard.rework_table(rework)}
         data = {"weeks": weeks, "heat": heat, "rework": rework}
+    elif page == "evaluation":
+        evaluations = dashboard.evaluate(session, filters, now)
+        tables = evaluation.tables(evaluations)
+        data = {"evaluations": evaluations}
     elif page == "drill":
         if params.figure not in dashboard.FIGURES:
             abort(404)
@@ -168,6 +174,12 @@ def decorate(page: str, data: dict, filters: dashboard.Filters) -> dict:
         out = _officers(data, filters)
     elif page == "trends":
         out = _trends(data, filters)
+    elif page == "evaluation":
+        out = {"charts": {}, "links": [], "step_action": evaluation.step_action,
+               "assessment_word": evaluation.assessment_word, "answer_word": evaluation.answer_word,
+               "basis": evaluation.criterion_basis, "questions": evaluation.criterion_words(),
+               "on_time_target": round(dashboard.evaluation.ON_TIME_TARGET * 100),
+               "min_samples": dashboard.evaluation.MIN_SAMPLES}
     else:
         out = {"charts": {}, "links": [{"instance": url_for("instances.detail", instance_id=r.instance_id),
                                         "subject": url_for("instances.detail", instance_id=r.instance_id)}
