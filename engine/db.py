@@ -1,4 +1,5 @@
-"""Database engine and session factory.
+"""Database engine and session factories: the process's sessionmaker, and `OneConnection`
+(sessions on one connection with explicit transactions: a web request's, see webui/db.py).
 
 SQLite (the embedded default) gets WAL, a busy timeout and foreign keys so that several
 processes (web, worker, beat) can share one file. PostgreSQL connections keep their
