@@ -16,6 +16,12 @@ The rules:
   it, or a supervisor of the office.
 - change an office's calendar: an admin, or a supervisor of that office (None: the console).
 - deploy: a process owner of the office (None: the console operator).
+- an SOP's process page (versions, diff) and moving its running instances between versions:
+  a process owner of the office (None: the console operator); another office's is not seen.
+- incidents (the list, an incident's data): process owners and supervisors of the office;
+  admins for any office. Retry an incident, correct its data: a process owner of the office
+  or an admin (None: the console operator).
+- edit an SOP in the studio (see, save, publish its draft): a process owner of the office only.
 - the dashboard and every open step of the office: supervisors of the office; admins for
   any office or the whole regency.
 - the installation's status (heartbeats, tick lag, outbox): admins only.
@@ -186,6 +192,29 @@ def check_deploy(actor: Actor | None, office_id: int) -> None:
         raise Forbidden("only a process owner of this office may deploy its processes")
 
 
+def may_manage_process(actor: Actor | None, office_id: int) -> bool:
+    """The process page of an office's SOPs and migrating their running instances (engine/migration.py)."""
+    return actor is None or (actor.has_role("process_owner") and actor.office_id == office_id)
+
+
+def check_manage_process(actor: Actor | None, office_id: int) -> None:
+    if actor is None:
+        return
+    if actor.office_id != office_id:
+        raise OtherOffice("this SOP belongs to another office")
+    if not may_manage_process(actor, office_id):
+        raise Forbidden("only a process owner of this office may manage its SOPs' versions and instances")
+def may_edit_process(actor: Actor, office_id: int) -> bool:
+    """The browser studio (engine/studio): the process page's rule for a signed-in user (the
+    office's own process owners; not a regency admin of another office: publishing deploys code)."""
+    return actor is not None and may_manage_process(actor, office_id)
+
+
+def check_edit_process(actor: Actor, office_id: int) -> None:
+    if not may_edit_process(actor, office_id):
+        raise Forbidden("only a process owner of this office may edit its SOPs")
+
+
 def may_administer(actor: Actor | None, office_id: int) -> bool:
     """Who may manage an office's groups and people: the console (no actor), an admin, the
     office's own office_admin."""
@@ -208,3 +237,33 @@ def may_see_status(actor: Actor | None) -> bool:
 def check_status(actor: Actor | None) -> None:
     if not may_see_status(actor):
         raise Forbidden("only an admin may see the installation's status")
+
+
+# ---- incidents --------------------------------------------------------------------------------
+
+def may_see_incidents(actor: Actor | None, office_id: int | None = None) -> bool:
+    """The incident list and an incident's data. `office_id` None: of the actor's own office."""
+    if actor is None or actor.has_role("admin"):
+        return True
+    return ((office_id is None or actor.office_id == office_id)
+            and (actor.has_role("process_owner") or actor.has_role("supervisor")))
+
+
+def check_see_incidents(actor: Actor | None, office_id: int | None = None) -> None:
+    if actor is not None and office_id is not None and not may_see(actor, office_id):
+        raise OtherOffice("this belongs to another office")
+    if not may_see_incidents(actor, office_id):
+        raise Forbidden("only the office's process owners and supervisors see its incidents")
+
+
+def may_retry_incident(actor: Actor | None, office_id: int) -> bool:
+    """Retry an incident and correct the data it names. `None` is the operator at the console."""
+    return actor is None or actor.has_role("admin") or (
+        actor.has_role("process_owner") and actor.office_id == office_id)
+
+
+def check_retry_incident(actor: Actor | None, office_id: int) -> None:
+    if actor is not None and not may_see(actor, office_id):
+        raise OtherOffice("this belongs to another office")
+    if not may_retry_incident(actor, office_id):
+        raise Forbidden("only a process owner of this office may retry an incident or correct its data")

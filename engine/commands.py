@@ -18,7 +18,7 @@ from uuid import UUID
 from sqlalchemy import bindparam, exists, select
 from SpiffWorkflow.util.task import TaskState
 
-from . import access, limits, timers
+from . import access, incidents, limits, timers
 from .access import Actor
 from .errors import Conflict, FormInvalid, NotFound
 from .mirror import mirror
@@ -37,6 +37,13 @@ _U = User.__table__
 TARGET = Stmt(select(_U.c.id, _U.c.active, _U.c.office_id, _U.c.roles, _U.c.username,
                      exists().where(user_group.c.user_id == _U.c.id, user_group.c.group_id == bindparam("group")))
               .where(_U.c.username == bindparam("username")))
+
+
+class Opened(list):
+    """The ids of the steps a completion opened; `incident` is the id of the incident the
+    completion ran into (engine/incidents.py), else None. A plain list to every other caller."""
+
+    incident: int | None = None
 
 
 def locked_step(tx: SqlTx, task_id: int, user_id: int) -> tuple[LockedTask, Actor]:
@@ -109,13 +116,15 @@ def start(rt: "Runtime", user_id: int, process_key: str, subject: str) -> int:
             raise NotFound(f"process {process_key!r} is not deployed in your office")
         access.check_start({name for (name,) in lanes}, start_lanes(rt, session, version_id))
         workflow = rt.instances.new_workflow(session, version_id)  # authorised: now it may run
-        workflow.do_engine_steps()
+        failure = incidents.guarded(workflow, workflow.do_engine_steps)
         head = InstanceHead(InstanceIds(tx, instance_id[0][0]).take(), office_id, version_id, "running", 1)
         uow = UnitOfWork(tx)
         uow.new_instance({"id": head.id, "office_id": office_id, "version_id": version_id, "subject": subject,
                           "state": {}, "started_by_id": user_id, "started_at": now})
         uow.audit("instance_started", office_id=office_id, instance_id=head.id, user_id=user_id, at=now,
                   data={"subject": subject, "process": process_key, "version": version_number})
+        if failure is not None:  # the instance exists, stopped at the failing element (engine/incidents.py)
+            incidents.record(tx, uow, head, failure, now, subject=subject, user_id=user_id)
         mirror(rt, session, uow, head, workflow, now, [], TaskIds(tx, task_id[0][0]),
                rt.calendars.get(session, office_id, revision))
         rt.instances.save(uow, head, workflow)
@@ -200,11 +209,13 @@ def validate_form(rt: "Runtime", version, bpmn_id: str, data: dict) -> None:
         raise FormInvalid(errors)
 
 
-def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> list[int]:
+def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> Opened:
     """Complete a step with its form data; exactly one of two racing callers wins.
 
     Returns the ids of the steps this completion opened (the next step, or a return after TIDAK).
-    One batch of reads, the workflow run, one batch of writes."""
+    One batch of reads, the workflow run, one batch of writes. If the process fails after the
+    step (a condition, script or timer), the completion is kept and an incident opened in the
+    same transaction (engine/incidents.py says what is kept); `.incident` is its id."""
     if not isinstance(data, dict):
         raise FormInvalid({"": ["form data must be an object"]})
     limits.document("", data)
@@ -236,8 +247,7 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> list[int]
             # set, not deep-merge: a resubmitted field (say, evidence after a TIDAK) replaces the old value
             spiff_task.set_data(**copy.deepcopy(submitted))
             with timers.on_clock(rt, workflow, now):
-                spiff_task.run()
-                workflow.do_engine_steps()
+                failure = incidents.guarded(workflow, lambda: (spiff_task.run(), workflow.do_engine_steps()))
 
             calendar = rt.calendars.get(session, task.office_id, task.calendar_revision)
             paused = paused_minutes(session, task.id, calendar) if task.was_paused else 0.0
@@ -259,8 +269,12 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> list[int]
                 uow.cancel_deliveries(task.id)
             _audit(uow, task, "task_completed", now, submitted)
             head = head_of(task)
-            opened = mirror(rt, session, uow, head, workflow, now, [r for r in open_rows if r[0] != task.id],
-                            TaskIds(tx, probe[0][0]), calendar)
+            incident = None
+            if failure is not None:
+                incident = incidents.record(tx, uow, head, failure, now, user_id=task.user_id)
+            opened = Opened(mirror(rt, session, uow, head, workflow, now, [r for r in open_rows if r[0] != task.id],
+                                   TaskIds(tx, probe[0][0]), calendar))
+            opened.incident = incident
             rt.instances.save(uow, head, workflow)
             return opened
     except BaseException:

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, or_, select
 
 from .calendar import OfficeCalendar
 from .models import Deadline
-from .reminders import first_deadlines
+from .reminders import first_deadlines, level_of
 from .sla import due_of
 from .sqltx import Stmt
 from .uow import UnitOfWork
@@ -54,3 +54,37 @@ def retime(uow: UnitOfWork, task, calendar: OfficeCalendar, paused: float, relea
             values["status"] = "pending"
         uow.deadline(deadline_id, values)
     return due
+
+
+# ---- a new Mutu Baku or reminder policy (an instance moved to a new version) ---------------
+
+ALL_DEADLINES = Stmt(select(_D.c.id, _D.c.level, _D.c.seq, _D.c.status).where(_D.c.human_task_id == bindparam("task")))
+
+
+def reschedule(uow: UnitOfWork, task_id: int, office_id: int, ready_at: datetime, minutes: float | None,
+               paused: float, policy: list[dict], calendar: OfficeCalendar, held: bool) -> None:
+    """Replace an open step's waiting reminders by those of `minutes` and `policy`, counted
+    from its ready time (plus `paused` working minutes), through the deadline writers.
+
+    A level that already fired stays fired (it is not sent twice); a waiting one is re-timed,
+    or cancelled when the new policy has no such level; a warn or breach level the step never
+    had is added. A paused step's (`held`) deadlines stay held."""
+    existing = {(level, seq): (deadline_id, status)
+                for deadline_id, level, seq, status in uow.tx.all(ALL_DEADLINES, {"task": task_id})}
+    breach, repeat = level_of(policy, "breach"), level_of(policy, "repeat")
+    waiting = "held" if held else "pending"
+    for (level, seq), (deadline_id, status) in existing.items():
+        if status not in ("pending", "held"):
+            continue
+        wanted = level_of(policy, level)
+        if not minutes or wanted is None or (level == "repeat" and breach is None):
+            uow.deadline(deadline_id, {"status": "cancelled"})
+            continue
+        fraction = breach["at"] + seq * repeat["at"] if level == "repeat" else wanted["at"]
+        uow.deadline(deadline_id, {"at_fraction": fraction,
+                                   "due_at": due_of(calendar, ready_at, minutes, fraction, paused)})
+    if minutes:
+        uow.add_deadlines([{"human_task_id": task_id, "office_id": office_id, "level": p["level"], "seq": 0,
+                            "at_fraction": p["at"], "due_at": due_of(calendar, ready_at, minutes, p["at"], paused),
+                            "status": waiting}
+                           for p in policy if p["level"] in ("warn", "breach") and (p["level"], 0) not in existing])

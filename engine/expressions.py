@@ -121,5 +121,52 @@ class RestrictedEnvironment(TaskDataEnvironment):
         return super().execute(script, context, external_context)
 
 
+class TimerValueError(ValueError):
+    """A timer's expression gave something that is not an ISO 8601 time, duration or cycle."""
+
+
+def check_timer_value(event_definition, value) -> None:
+    """Raise TimerValueError unless `value` is what the timer kind needs (a duration for
+    timeDuration, a date-time for timeDate, a cycle for timeCycle), with a fire time a calendar has."""
+    from datetime import datetime, timezone
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
+                                                                  DurationTimerEventDefinition,
+                                                                  TimeDateEventDefinition, TimerEventDefinition)
+    if not isinstance(value, str):
+        raise TimerValueError(f"gave {value!r}, not a text such as \"PT30M\"")
+    try:
+        if isinstance(event_definition, DurationTimerEventDefinition):
+            parsed = TimerEventDefinition.parse_iso_duration(value)
+            datetime.now(timezone.utc) + TimerEventDefinition.get_timedelta_from_start(parsed)
+        elif isinstance(event_definition, TimeDateEventDefinition):
+            TimerEventDefinition.parse_time_or_duration(value)
+        elif isinstance(event_definition, CycleTimerEventDefinition):
+            TimerEventDefinition.parse_iso_recurring_interval(value)
+    except (OverflowError, ValueError, TypeError, AttributeError, IndexError):
+        raise TimerValueError(f"{value[:100]!r} is out of range") from None
+    except Exception:  # SpiffWorkflow's own parse errors are bare Exception("Invalid duration")
+        raise TimerValueError(f"{value[:100]!r} is not an ISO 8601 duration or time (such as PT30M, P2D)") from None
+
+
+class LajurScriptEngine(PythonScriptEngine):
+    """SpiffWorkflow's script engine over the restricted environment, which also checks what a
+    timer's expression gives: SpiffWorkflow parses it only after the evaluation, and its parse
+    errors name no task, so a bad timer value would stop the instance without saying where.
+    Checked here, the error is a WorkflowTaskException of the timer's task (engine/incidents.py)."""
+
+    def evaluate(self, task, expression, external_context=None):
+        value = super().evaluate(task, expression, external_context)
+        event_definition = getattr(task.task_spec, "event_definition", None)
+        if event_definition is not None and getattr(event_definition, "expression", None) == expression:
+            from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+            from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+            if isinstance(event_definition, TimerEventDefinition):
+                try:
+                    check_timer_value(event_definition, value)
+                except TimerValueError as exc:
+                    raise WorkflowTaskException(f"timer value {exc}", task=task, exception=exc) from exc
+        return value
+
+
 def script_engine(allow_scripts: bool = False) -> PythonScriptEngine:
-    return PythonScriptEngine(environment=RestrictedEnvironment(allow_scripts))
+    return LajurScriptEngine(environment=RestrictedEnvironment(allow_scripts))

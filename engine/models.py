@@ -481,3 +481,51 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = utc_dt()
     expires_at: Mapped[datetime] = utc_dt()
     revoked_at: Mapped[datetime | None] = utc_dt()
+
+
+class Incident(Base):
+    """A run-time error that stopped an instance at one element (Camunda's incident): a gateway
+    condition, a script or a timer that failed with this instance's data. Open while
+    `resolved_at` is NULL; the instance's status is 'incident' while any of its incidents is
+    open. Written only by engine/uow.py (`open_incident`, `incident`); see engine/incidents.py."""
+
+    __tablename__ = "incident"
+    __table_args__ = (Index("ix_incident_office_open", "office_id", "resolved_at", "id"),
+                      Index("ix_incident_instance", "instance_id"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"))  # when it opened
+    element_id: Mapped[str] = mapped_column(String(200), default="")
+    element_name: Mapped[str] = mapped_column(String(300), default="")
+    task_guid: Mapped[str | None] = mapped_column(String(36))  # the failed SpiffWorkflow task
+    kind: Mapped[str] = mapped_column(String(16))  # expression|script|timer|other
+    message: Mapped[str] = mapped_column(String(2000))  # plain words (English); detail has both languages
+    detail: Mapped[dict | None] = mapped_column(JSON)  # reason, names, expression, texts {id, en}, technical error
+    snapshot: Mapped[dict | None] = mapped_column(JSON)  # the failed element's data, size-limited
+    attempts: Mapped[int] = mapped_column(Integer, default=1)  # the failure itself, then each retry
+    opened_at: Mapped[datetime] = utc_dt()
+    last_attempt_at: Mapped[datetime] = utc_dt()
+    resolved_at: Mapped[datetime | None] = utc_dt()
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    resolution: Mapped[str | None] = mapped_column(String(200))
+class ProcessDraft(Base):
+    """An SOP being edited in the browser studio (issue 11): the files of its process folder.
+
+    `files` maps a path of the folder (`process.bpmn`, `sop.json`, `forms/<step>.schema.json`)
+    to its text; publishing deploys exactly these files through engine/deploy.py. One draft per
+    SOP and office, shared by its process owners: `lock_version` guards every save (a save
+    over someone else's newer one is refused), `editor_id`/`updated_at` say who saved last.
+    """
+
+    __tablename__ = "process_draft"
+    __table_args__ = (UniqueConstraint("office_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(100))
+    based_on_version: Mapped[int | None] = mapped_column(Integer)
+    files: Mapped[dict] = mapped_column(JSON)
+    problems: Mapped[list | None] = mapped_column(JSON)  # the validator's answer to the last save
+    editor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = utc_dt()
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)

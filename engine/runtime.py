@@ -13,6 +13,7 @@ Where the work is done, each in a module named for it:
 | BPMN timers (Mutu Baku) | engine/timers.py |
 | pause, resume, calendar changes | engine/sla_clock.py |
 | reminder deadlines firing | engine/tick.py |
+| run-time errors as incidents; retrying them; reading them | engine/incidents.py, incident_retry.py, incident_list.py |
 
 `Runtime` holds what they share: the session factory, the clock (tests inject one), office
 calendars per revision, and the instance store's caches of immutable or version-checked
@@ -26,7 +27,7 @@ from typing import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import commands, inbox, sla_clock, tick, timers
+from . import commands, incident_list, incident_retry, inbox, sla_clock, tick, timers
 from .db import utcnow
 from .inbox import VIEWS, TaskRow  # noqa: F401  (public names of the service)
 from .models import ProcessDefinition
@@ -102,6 +103,15 @@ class Runtime:
         result = tick.tick(self.sessions, settings, self.calendars, self.clock, enqueue)
         result.timers = fired_timers
         return result
+
+    # ---- incidents ---------------------------------------------------------------------------
+    def retry_incident(self, user_id: int | None, incident_id: int,
+                       changes: dict | None = None) -> "incident_retry.RetryResult":
+        return incident_retry.retry(self, user_id, incident_id, changes)
+
+    def list_incidents(self, user_id: int | None, office_code: str | None = None, open_only: bool = True,
+                       limit: int = 100, offset: int = 0) -> list["incident_list.IncidentRow"]:
+        return incident_list.list_incidents(self, user_id, office_code, open_only, limit, offset)
 
     # ---- reads -----------------------------------------------------------------------------
     def list_tasks(self, user_id: int, view: str = "mine", limit: int = 200, offset: int = 0) -> list[TaskRow]:

@@ -49,6 +49,11 @@ class WorkflowStore:
         self._serializer = BpmnWorkflowSerializer(registry)
         self.version = self._serializer.VERSION
 
+    @property
+    def registry(self):
+        """The serializer's converter registry: what SpiffWorkflow's diff helpers compare specs with."""
+        return self._serializer.registry
+
     def spec_to_dict(self, spec, subprocess_specs: dict) -> dict:
         return {
             "spec": self._serializer.to_dict(spec),

@@ -19,7 +19,7 @@ from SpiffWorkflow.util.task import TaskState
 from .db import as_utc, utcnow
 from .errors import Conflict
 from .models import ProcessInstance
-from . import mirror as mirroring
+from . import incidents, mirror as mirroring
 from .sqltx import SqlTx, Stmt
 from .store import LOCK_INSTANCE_SKIP, OPEN_TASKS, TaskIds, head_of, unit_of_work
 
@@ -123,13 +123,15 @@ def fire_timers(rt: "Runtime", instance_id: int, now: datetime) -> int:
             workflow = rt.instances.workflow(session, tx, head.id, head.lock_version, head.version_id)
             before = {t.id for t in workflow.get_tasks(state=TaskState.WAITING)}
             with on_clock(rt, workflow, now):
-                workflow.refresh_timers()
-                workflow.do_engine_steps()
+                failure = incidents.guarded(workflow, lambda: (workflow.refresh_timers(), workflow.do_engine_steps()))
             fired = [t for t in workflow.get_tasks(state=TaskState.FINISHED_MASK) if t.id in before]
             uow = unit_of_work(tx, head)
             for t in fired:
                 uow.audit("timer_fired", office_id=head.office_id, instance_id=head.id, at=now,
                           step=t.task_spec.bpmn_id, data={"name": t.task_spec.bpmn_name})
+            if failure is not None:  # stopped at the failing element; the tick no longer picks it (not running)
+                incidents.record(tx, uow, head, failure, now)
+                fired = fired or [failure]
             mirroring.mirror(rt, session, uow, head, workflow, now, tx.all(OPEN_TASKS, {"instance": head.id}), TaskIds(tx))
             rt.instances.save(uow, head, workflow)
             return 1 if fired else 0

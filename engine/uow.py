@@ -11,7 +11,10 @@ writes here, and this module alone writes the rows of those tables:
 | `deadline` | `UnitOfWork.add_deadlines`, `UnitOfWork.deadlines` (all of a step's), `UnitOfWork.deadline` (one) |
 | `task_pause` | `UnitOfWork.pause_opened`, `UnitOfWork.pause_closed` |
 | `delivery` (cancel only) | `UnitOfWork.cancel_deliveries` |
-| `process_instance` | `UnitOfWork.new_instance`, `UnitOfWork.instance` (guarded by `lock_version`) |
+| `process_instance` | `UnitOfWork.new_instance`, `UnitOfWork.instance` (guarded by `lock_version`; with `version_id` it also moves the instance to another version of its SOP, engine/migration.py) |
+| `incident` | `UnitOfWork.open_incident`, `UnitOfWork.incident` (retried, resolved; guarded: still open) |
+| `notification` (of an incident) | `UnitOfWork.notify` (reminders' rows are the deadline tick's, engine/tick.py) |
+| `process_draft` | `write_draft`, `delete_draft` (the studio's drafts, guarded by their own `lock_version`) |
 
 Usage, inside the caller's transaction (a Session from `sessionmaker.begin()`)::
 
@@ -40,12 +43,13 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import Table, bindparam, insert, null, or_, select, update
+from sqlalchemy import Table, bindparam, delete, insert, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from .audit import chain_key, row_hash
 from .errors import Conflict
-from .models import AuditEvent, Deadline, Delivery, HumanTask, Office, ProcessInstance, TaskPause
+from .models import (AuditEvent, Deadline, Delivery, HumanTask, Incident, Notification, Office, ProcessDraft,
+                     ProcessInstance, TaskPause)
 from .sqltx import SqlTx, Stmt
 
 _AUDIT = AuditEvent.__table__
@@ -55,6 +59,8 @@ _PAUSE = TaskPause.__table__
 _INSTANCE = ProcessInstance.__table__
 _DELIVERY = Delivery.__table__
 _OFFICE = Office.__table__
+_INCIDENT = Incident.__table__
+_NOTIFICATION = Notification.__table__
 
 
 def defaults(table: Table) -> dict:
@@ -86,6 +92,12 @@ WRITE_INSTANCE = Stmt(update(_INSTANCE).where(_INSTANCE.c.id == bindparam("insta
                       .values(state=bindparam("state"), status=bindparam("status"),
                               completed_at=bindparam("completed_at"), next_timer_at=bindparam("next_timer_at"),
                               audit_hash=bindparam("audit_hash"), lock_version=_INSTANCE.c.lock_version + 1))
+# the same, moving the instance to another version of its SOP (engine/migration.py)
+MOVE_INSTANCE = Stmt(update(_INSTANCE).where(_INSTANCE.c.id == bindparam("instance"),
+                                             _INSTANCE.c.lock_version == bindparam("seen"))
+                     .values(state=bindparam("state"), status=bindparam("status"), version_id=bindparam("version_id"),
+                             completed_at=bindparam("completed_at"), next_timer_at=bindparam("next_timer_at"),
+                             audit_hash=bindparam("audit_hash"), lock_version=_INSTANCE.c.lock_version + 1))
 # the head of an audit chain: read under its owner's lock, moved on only from the head read
 HEADS = {"instance": Stmt(select(_INSTANCE.c.audit_hash).where(_INSTANCE.c.id == bindparam("owner"))
                           .with_for_update()),
@@ -94,6 +106,12 @@ MOVE_HEAD = {name: Stmt(update(table).where(table.c.id == bindparam("owner"),
                                             table.c.audit_hash.is_not_distinct_from(bindparam("previous")))
                         .values(audit_hash=bindparam("head")))
              for name, table in (("instance", _INSTANCE), ("office", _OFFICE))}
+_INCIDENT_COLUMNS = ("id", "office_id", "instance_id", "version_id", "element_id", "element_name", "task_guid",
+                     "kind", "message", "detail", "snapshot", "attempts", "opened_at", "last_attempt_at")
+INSERT_INCIDENT = _insert(_INCIDENT, _INCIDENT_COLUMNS)
+_NOTIFICATION_COLUMNS = ("user_id", "office_id", "human_task_id", "instance_id", "level", "seq", "inapp", "subject",
+                         "body", "link", "payload", "created_at")
+INSERT_NOTIFICATION = _insert(_NOTIFICATION, _NOTIFICATION_COLUMNS)
 CANCEL_DELIVERIES = Stmt(update(_DELIVERY).where(_DELIVERY.c.human_task_id == bindparam("task"),
                                                  or_(_DELIVERY.c.status == "pending", _DELIVERY.c.status == "sending"))
                          .values(status="cancelled", lease_until=null()))
@@ -119,6 +137,13 @@ def deadlines_update(statuses: tuple[str, ...], columns: tuple[str, ...]) -> Stm
 def deadline_update(columns: tuple[str, ...]) -> Stmt:
     """UPDATE deadline SET <columns> WHERE id = :deadline."""
     return Stmt(update(_DEADLINE).where(_DEADLINE.c.id == bindparam("deadline"))
+                .values({c: bindparam(c) for c in columns}))
+
+
+@lru_cache(maxsize=16)
+def incident_update(columns: tuple[str, ...]) -> Stmt:
+    """UPDATE incident SET <columns> WHERE id = :incident AND resolved_at IS NULL (open ones only)."""
+    return Stmt(update(_INCIDENT).where(_INCIDENT.c.id == bindparam("incident"), _INCIDENT.c.resolved_at.is_(None))
                 .values({c: bindparam(c) for c in columns}))
 
 
@@ -201,6 +226,24 @@ class UnitOfWork:
         records "sent" over the cancelled row, since the message went out."""
         self._add(CANCEL_DELIVERIES, {"task": task_id})
 
+    # ---- incident ----------------------------------------------------------------------------
+    def open_incident(self, row: dict) -> None:
+        """An instance stopped at a failing element (row: the columns of INSERT_INCIDENT); written
+        after the instance it refers to, before its audit row."""
+        self._add(INSERT_INCIDENT, {"detail": None, "snapshot": None, "task_guid": None, "attempts": 1, **row})
+
+    def incident(self, incident_id: int, values: dict,
+                 conflict: str = "this incident was resolved meanwhile; reload it") -> None:
+        """Change an open incident (a retry that failed again, or its resolution); guarded: if it
+        is no longer open the flush raises Conflict."""
+        self._add(incident_update(tuple(values)), {"incident": incident_id, **values}, conflict)
+
+    # ---- notification --------------------------------------------------------------------------
+    def notify(self, rows: list[dict]) -> None:
+        """In-app notifications of an incident (rows: the columns of INSERT_NOTIFICATION)."""
+        for row in rows:
+            self._add(INSERT_NOTIFICATION, {"human_task_id": None, "seq": 0, "inapp": True, "payload": None, **row})
+
     # ---- process_instance --------------------------------------------------------------------
     def new_instance(self, row: dict) -> None:
         """A started instance (row: the columns of INSERT_INSTANCE); written first."""
@@ -208,10 +251,13 @@ class UnitOfWork:
         self.known_head(row["id"], None)
 
     def instance(self, instance_id: int, seen: int, *, state: dict, status: str, completed_at: datetime | None,
-                 next_timer_at: datetime | None) -> None:
-        """The instance's state, written last and only if its `lock_version` is still `seen`."""
+                 next_timer_at: datetime | None, version_id: int | None = None) -> None:
+        """The instance's state, written last and only if its `lock_version` is still `seen`;
+        with `version_id`, the instance now runs on that version of its SOP (a migration)."""
         self._instance = {"instance": instance_id, "seen": seen, "state": state, "status": status,
                           "completed_at": completed_at, "next_timer_at": next_timer_at}
+        if version_id is not None:
+            self._instance["version_id"] = version_id
 
     # ---- sending -----------------------------------------------------------------------------
     def flush(self) -> None:
@@ -226,7 +272,7 @@ class UnitOfWork:
             batch.append((MOVE_HEAD[name], {"owner": owner, "previous": previous, "head": head}))
             guards.append("the audit trail of this process changed meanwhile; reload it")
         if self._instance is not None:
-            batch.append((WRITE_INSTANCE, self._instance))
+            batch.append((MOVE_INSTANCE if "version_id" in self._instance else WRITE_INSTANCE, self._instance))
             guards.append("this process changed meanwhile (someone else completed a step); reload it")
         self._writes, self._audits, self._instance = [], [], None
         for (count, _), guard in zip(self.tx.batch(batch), guards):
@@ -262,3 +308,36 @@ def record_audit(session: Session, kind: str, **fields) -> None:
     uow = UnitOfWork.on(session)
     uow.audit(kind, **fields)
     uow.flush()
+
+
+_DRAFT = ProcessDraft.__table__
+INSERT_DRAFT = Stmt(insert(_DRAFT).values({c: bindparam(c) for c in (
+    "office_id", "key", "based_on_version", "files", "problems", "editor_id", "updated_at", "lock_version")}))
+UPDATE_DRAFT = Stmt(update(_DRAFT).where(_DRAFT.c.id == bindparam("draft"), _DRAFT.c.lock_version == bindparam("seen"))
+                    .values(based_on_version=bindparam("based_on_version"), files=bindparam("files"),
+                            problems=bindparam("problems"), editor_id=bindparam("editor_id"),
+                            updated_at=bindparam("updated_at"), lock_version=_DRAFT.c.lock_version + 1))
+DELETE_DRAFT = Stmt(delete(_DRAFT).where(_DRAFT.c.id == bindparam("draft"), _DRAFT.c.lock_version == bindparam("seen")))
+
+
+def write_draft(session: Session, *, draft_id: int | None, seen: int | None, office_id: int, key: str,
+                based_on_version: int | None, files: dict, problems: list, editor_id: int | None,
+                at: datetime) -> None:
+    """Create a studio draft (`draft_id` None) or save over one, only if its `lock_version` is
+    still `seen`: two owners saving from the same state, the second is refused (Conflict)."""
+    tx = SqlTx(session)
+    row = {"based_on_version": based_on_version, "files": files, "problems": problems, "editor_id": editor_id,
+           "updated_at": at}
+    if draft_id is None:
+        tx.batch([(INSERT_DRAFT, {**row, "office_id": office_id, "key": key, "lock_version": 1})])
+        return
+    [(count, _)] = tx.batch([(UPDATE_DRAFT, {**row, "draft": draft_id, "seen": seen})])
+    if count != 1:
+        raise Conflict("someone else saved this draft meanwhile; reload it")
+
+
+def delete_draft(session: Session, draft_id: int, seen: int) -> None:
+    """The draft was published (or discarded): gone, if nobody saved it meanwhile."""
+    [(count, _)] = SqlTx(session).batch([(DELETE_DRAFT, {"draft": draft_id, "seen": seen})])
+    if count != 1:
+        raise Conflict("someone else saved this draft meanwhile; reload it")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from .accounts import office_by_code
 from .bpmn import BPMN_NS, NS
 from .errors import NotFound
-from .models import ProcessDefinition, ProcessInstance, ProcessVersion, User
+from .models import AuditEvent, ProcessDefinition, ProcessInstance, ProcessVersion, User
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,20 @@ class VersionRow:
     content_hash: str
     latest: bool
     counts: dict[str, int]  # instance status -> count
+    note: str | None = None  # the change note it was published with (the studio's `process_published` audit row)
+
+    @property
+    def running(self) -> int:
+        return self.counts.get("running", 0)
+
+    @property
+    def done(self) -> int:
+        return self.counts.get("completed", 0)
+
+    @property
+    def incident(self) -> int:
+        """Instances stopped by a run-time error (status `incident`)."""
+        return self.counts.get("incident", 0)
 
 
 def definition(session: Session, office_code: str, key: str) -> ProcessDefinition:
@@ -48,7 +62,19 @@ def list_versions(session: Session, office_code: str, key: str) -> list[VersionR
                                   User.username, ProcessVersion.content_hash)
                            .outerjoin(User, User.id == ProcessVersion.deployed_by_id)
                            .where(ProcessVersion.definition_id == d.id).order_by(ProcessVersion.version))
-    return [VersionRow(v, at, by, h, vid == d.latest_version_id, counts.get(vid, {})) for vid, v, at, by, h in rows]
+    notes = change_notes(session, d)
+    return [VersionRow(v, at, by, h, vid == d.latest_version_id, counts.get(vid, {}), notes.get(v))
+            for vid, v, at, by, h in rows]
+
+
+def change_notes(session: Session, d: ProcessDefinition) -> dict[int, str]:
+    """version -> the change note it was published with, from the office's audit rows."""
+    notes = {}
+    for data in session.scalars(select(AuditEvent.data).where(AuditEvent.office_id == d.office_id,
+                                                              AuditEvent.kind == "process_published")):
+        if isinstance(data, dict) and data.get("key") == d.key and data.get("note"):
+            notes[data.get("version")] = str(data["note"])
+    return notes
 
 
 def _version(session: Session, d: ProcessDefinition, number: int) -> ProcessVersion:
@@ -77,20 +103,40 @@ def _fields(version: ProcessVersion) -> dict[str, dict]:
     return out
 
 
-def _compare(kind: str, a: dict, b: dict) -> list[str]:
-    lines = []
+@dataclass(frozen=True)
+class Change:
+    """One difference between two versions: `sign` + added, - removed, ~ changed."""
+
+    sign: str
+    kind: str  # step | lane | Mutu Baku | condition | field
+    key: str
+    before: object = None
+    after: object = None
+
+    def __str__(self) -> str:
+        if self.sign == "+":
+            return f"+ {self.kind} {self.key}: {self.after}"
+        if self.sign == "-":
+            return f"- {self.kind} {self.key}: {self.before}"
+        if self.after is None:
+            return f"~ {self.kind} {self.key}: {self.before}"
+        return f"~ {self.kind} {self.key}: {self.before} -> {self.after}"
+
+
+def _compare(kind: str, a: dict, b: dict) -> list[Change]:
+    changes = []
     for k in sorted(set(a) | set(b)):
         if k not in a:
-            lines.append(f"+ {kind} {k}: {b[k]}")
+            changes.append(Change("+", kind, k, after=b[k]))
         elif k not in b:
-            lines.append(f"- {kind} {k}: {a[k]}")
+            changes.append(Change("-", kind, k, before=a[k]))
         elif a[k] != b[k]:
-            lines.append(f"~ {kind} {k}: {a[k]} -> {b[k]}")
-    return lines
+            changes.append(Change("~", kind, k, a[k], b[k]))
+    return changes
 
 
-def diff(session: Session, office_code: str, key: str, a: int, b: int) -> list[str]:
-    """What changed from version `a` to `b`, one line each (+ added, - removed, ~ changed)."""
+def changes(session: Session, office_code: str, key: str, a: int, b: int) -> list[Change]:
+    """What changed from version `a` to `b`: steps, lanes, Mutu Baku timers, conditions, form fields."""
     d = definition(session, office_code, key)
     va, vb = _version(session, d, a), _version(session, d, b)
     fa, fb = _fields(va), _fields(vb)
@@ -102,5 +148,28 @@ def diff(session: Session, office_code: str, key: str, a: int, b: int) -> list[s
             + _compare("Mutu Baku", timers(va), timers(vb))
             + _compare("condition", _conditions(va), _conditions(vb))
             + _compare("field", types(fa), types(fb))
-            + [f"~ field {k}: rules changed" for k in sorted(set(fa) & set(fb))
+            + [Change("~", "field", k, "rules changed") for k in sorted(set(fa) & set(fb))
                if fa[k] != fb[k] and fa[k].get("type") == fb[k].get("type")])
+
+
+def diff(session: Session, office_code: str, key: str, a: int, b: int) -> list[str]:
+    """What changed from version `a` to `b`, one line each (+ added, - removed, ~ changed)."""
+    return [str(c) for c in changes(session, office_code, key, a, b)]
+
+
+def sop_summaries(session: Session, office_id: int) -> list[dict]:
+    """The office's SOPs for its process owners: latest version and instances by state, over all versions."""
+    counts: dict[int, dict[str, int]] = {}
+    for did, status, n in session.execute(
+            select(ProcessVersion.definition_id, ProcessInstance.status, func.count())
+            .join(ProcessVersion, ProcessVersion.id == ProcessInstance.version_id)
+            .where(ProcessInstance.office_id == office_id)
+            .group_by(ProcessVersion.definition_id, ProcessInstance.status)):
+        counts.setdefault(did, {})[status] = n
+    rows = session.execute(select(ProcessDefinition.id, ProcessDefinition.key, ProcessDefinition.name,
+                                  ProcessVersion.version, ProcessVersion.deployed_at)
+                           .join(ProcessVersion, ProcessVersion.id == ProcessDefinition.latest_version_id)
+                           .where(ProcessDefinition.office_id == office_id).order_by(ProcessDefinition.name))
+    return [{"key": key, "name": name, "version": version, "deployed_at": at,
+             "running": counts.get(did, {}).get("running", 0), "done": counts.get(did, {}).get("completed", 0),
+             "incident": counts.get(did, {}).get("incident", 0)} for did, key, name, version, at in rows]

@@ -29,7 +29,7 @@ from .errors import render_error
 
 MAX_ID = 2 ** 63 - 1
 MAX_QUERY_VALUE = 2048
-UPLOAD_ENDPOINTS = frozenset({"tasks.submit"})
+UPLOAD_ENDPOINTS = frozenset({"tasks.submit", "studio.upload"})
 
 
 class BoundedIntConverter(IntegerConverter):

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from engine import attachments as evidence
+from engine.access import Actor
 from engine.queries import user_names
 from engine.sla import is_finished_late, is_overdue
 
@@ -16,6 +17,7 @@ from . import current_services
 from .auth import login_required
 from .forms import file_values
 from .i18n import aware, duration_words
+from .incidents import kind_labels, panel as incident_panel
 from .tasks import describe, is_paraf
 
 bp = Blueprint("instances", __name__)
@@ -31,6 +33,8 @@ def event_labels() -> dict[str, str]:
         "clock_paused": _("Jam Mutu Baku dijeda"), "clock_resumed": _("Jam Mutu Baku berjalan lagi"),
         "due_recomputed": _("Batas waktu dihitung ulang (kalender kantor berubah)"),
         "reminder_failed": _("Pengingat gagal terkirim"),
+        "incident_opened": _("SOP berhenti: insiden dibuka"), "incident_resolved": _("Insiden selesai"),
+        "incident_retry_failed": _("Percobaan ulang insiden gagal"),
     }
 
 
@@ -84,9 +88,11 @@ def detail(instance_id: int):
     with services.sessions() as db:
         files = evidence.by_sha(db, None if current_user.has_role("admin") else current_user.office_id, shas)
         names = user_names(db, {t.assignee_id for t in tasks} | {t.completed_by_id for t in tasks})
+        incidents = incident_panel(db, Actor.of_view(current_user), instance, version)
     diagram = {"xml": version.bpmn_xml,
                "marks": [{"id": s["id"], "marker": s["marker"], "text": s["text"], "current": s["current"]}
                          for s in steps if s["marker"]]}
     return render_template("instances/detail.html", instance=instance, version=version, sop=version.sop,
                            definition=version.definition, steps=steps, events=events, labels=event_labels(),
-                           submitted=submitted, files=files, names=names, diagram=diagram, now=now)
+                           submitted=submitted, files=files, names=names, diagram=diagram, now=now,
+                           incidents=incidents, incident_kinds=kind_labels())

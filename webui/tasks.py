@@ -200,9 +200,10 @@ def submit(task_id: int):
     for name, messages in validate(schema, data).items():
         errors.setdefault(name, []).extend(m for m in messages if m not in errors.get(name, []))
     _check_files_of_office(schema, data, errors)
+    opened = None
     if not errors:
         try:
-            runtime.complete(current_user.id, task_id, data)
+            opened = runtime.complete(current_user.id, task_id, data)
         except (Conflict, NotFound):
             _discard_uploads(stored_ids)
             raise
@@ -211,6 +212,10 @@ def submit(task_id: int):
                 errors.setdefault(path.split(".")[0], []).extend(messages)
     if errors:
         return _page(task_id, data, errors, 422)
+    if getattr(opened, "incident", None) is not None:  # the step is done; the process after it stopped
+        flash(_("Langkah selesai dan tersimpan, tetapi SOP berhenti karena masalah pada proses (insiden #%(n)s). "
+                "Pemilik proses dan supervisor sudah diberi tahu.", n=opened.incident), "error")
+        return redirect(url_for("inbox.index"))
     flash(_("Langkah selesai. Terima kasih."), "info")
     return redirect(url_for("inbox.index"))
 

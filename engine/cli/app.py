@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy.exc import DBAPIError
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from ..accounts import user_by_name
 from ..config import Settings
@@ -31,6 +32,9 @@ class LajurGroup(click.Group):
             ctx.exit(1)
         except LajurError as exc:
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except SpiffWorkflowException as exc:  # a process error outside a guarded run: one line
+            click.echo(f"error: the process failed: {' '.join(str(exc).split())[:300]}", err=True)
             ctx.exit(1)
         except DBAPIError as exc:  # e.g. no schema yet: one line, not a traceback
             first = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__

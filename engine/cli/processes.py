@@ -1,11 +1,11 @@
-"""Process owners' commands: `lajur deploy [--check]`, `lajur versions`, `lajur diff`."""
+"""Process owners' commands: `lajur deploy [--check]`, `lajur versions`, `lajur diff`, `lajur migrate-instances`."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 
-from .app import fmt, main, services
+from .app import fmt, main, services, user_id
 from ..accounts import user_by_name
 from ..errors import LajurError
 
@@ -54,9 +54,9 @@ def versions(ctx, office_code, process_key):
     from ..versions import list_versions
     with services(ctx).sessions() as session:
         for row in list_versions(session, office_code, process_key):
-            counts = ", ".join(f"{k} {v}" for k, v in sorted(row.counts.items())) or "no instances"
             click.echo(f"v{row.version:<4} {fmt(row.deployed_at)}  by {row.deployed_by or 'console':16} "
-                       f"{row.content_hash[:12]}  {counts}{'  (latest)' if row.latest else ''}")
+                       f"{row.content_hash[:12]}  running {row.running}, done {row.done}, incident {row.incident}"
+                       f"{'  (latest)' if row.latest else ''}{'  note: ' + ' '.join(row.note.split()) if row.note else ''}")
 
 
 @main.command()
@@ -76,3 +76,62 @@ def diff(ctx, office_code, process_key, a, b):
         click.echo(line)
     if not lines:
         click.echo("no differences in steps, lanes, timers, conditions or form fields")
+
+
+@main.command("migrate-instances")
+@click.argument("process_key")
+@click.option("--office", "office_code", required=True, help="the office whose SOP it is")
+@click.option("--from", "frm", type=int, required=True, help="the version the instances run on")
+@click.option("--to", "to", type=int, required=True, help="the version to move them to")
+@click.option("--dry-run", is_flag=True, help="only say, per instance, whether it can move and why not")
+@click.option("--as", "as_user", help="act as this process owner (default: the operator at the console)")
+@click.option("--batch", type=click.IntRange(1, 1000), default=50, show_default=True,
+              help="instances read per batch (each moves in its own transaction)")
+@click.pass_context
+def migrate_instances(ctx, process_key, office_code, frm, to, dry_run, as_user, batch):
+    """Move the running instances of an SOP from version FROM to TO (see README)."""
+    from .. import migration
+    svc = services(ctx)
+    actor = user_id(svc, as_user) if as_user else None
+    if dry_run:
+        report = migration.plan(svc.runtime, actor, office_code, process_key, frm, to)
+    else:
+        report = migration.apply(svc.runtime, actor, office_code, process_key, frm, to, batch=batch)
+    for line in report_lines(report, dry_run):
+        click.echo(line)
+    if report.count("failed"):
+        ctx.exit(1)
+
+
+def report_lines(report, dry_run: bool) -> list[str]:
+    """The per-instance report, one instance per line and one indented line per open step."""
+    lines = []
+    for inst in report.instances:
+        subject = " ".join(inst.subject.split())[:60]
+        if inst.refusal is not None:
+            verdict = "FAILED" if inst.outcome == "failed" else "stays"
+            lines.append(f"#{inst.id} {subject!r} [{inst.status}]: {verdict}: {inst.refusal}")
+            continue
+        verdict = "moved" if inst.outcome == "moved" else "can move"
+        lines.append(f"#{inst.id} {subject!r} [{inst.status}]: {verdict}")
+        for s in inst.steps:
+            parts = [s.step if s.step == s.step_before else f"{s.step_before} -> {s.step}"]
+            parts.append(f"held by {s.holder} (kept)" if s.holder else "unclaimed")
+            if s.lane != s.lane_before:
+                parts.append(f"lane {s.lane_before} -> {s.lane}")
+            if s.minutes != s.minutes_before:
+                parts.append(f"Mutu Baku {s.minutes_before or 0:g} -> {s.minutes or 0:g} min, "
+                             f"due {fmt(s.due_before)} -> {fmt(s.due)}")
+            elif s.reminders_changed:
+                parts.append("reminders replaced")
+            if s.form_changed:
+                parts.append("form changed")
+            lines.append("    " + "; ".join(parts))
+    head = f"{report.key} v{report.from_version} -> v{report.to_version}: "
+    if dry_run:
+        lines.append(head + f"{len(report.instances)} instance(s), {report.movable} can move, "
+                     f"{len(report.instances) - report.movable} stay (dry run: nothing changed)")
+    else:
+        lines.append(head + f"moved {report.count('moved')}, stayed {report.count('stayed')}, "
+                     f"failed {report.count('failed')}")
+    return lines

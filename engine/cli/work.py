@@ -8,6 +8,14 @@ import click
 
 from .app import main, services, user_id, fmt
 from ..errors import LajurError
+from .incidents import report_incident
+
+
+def _instance_of(svc, task_id: int) -> int:
+    from sqlalchemy import select
+    from ..models import HumanTask
+    with svc.sessions() as session:
+        return session.scalar(select(HumanTask.instance_id).where(HumanTask.id == task_id))
 
 
 @main.command()
@@ -38,6 +46,7 @@ def start(ctx, username, process_key, subject):
     """Start an SOP instance."""
     svc = services(ctx)
     iid = svc.runtime.start(user_id(svc, username), process_key, subject)
+    report_incident(ctx, svc, iid, f"instance {iid} started")
     click.echo(f"instance {iid} started")
 
 
@@ -89,7 +98,9 @@ def complete(ctx, username, task_id, data_text):
     except json.JSONDecodeError as exc:
         raise LajurError(f"--data is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     svc = services(ctx)
-    svc.runtime.complete(user_id(svc, username), task_id, data)
+    opened = svc.runtime.complete(user_id(svc, username), task_id, data)
+    if getattr(opened, "incident", None) is not None:
+        report_incident(ctx, svc, _instance_of(svc, task_id), f"task {task_id} completed")
     click.echo(f"task {task_id} completed")
 
 

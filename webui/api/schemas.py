@@ -183,6 +183,8 @@ class ReassignBody(Strict):
 
 class Completed(BaseModel):
     opened: list[int] = Field(description="steps this completion opened")
+    incident: int | None = Field(None, description="the incident the process ran into after this step "
+                                                   "(the step is completed; the instance stopped there)")
 
 
 class Done(BaseModel):
