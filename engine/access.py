@@ -25,6 +25,11 @@ The rules:
 - the dashboard and every open step of the office: supervisors of the office; admins for
   any office or the whole regency.
 - the installation's status (heartbeats, tick lag, outbox): admins only.
+- an office's event webhooks: its office_admin, an admin, the console (`check_webhooks`).
+- the instance list: admins every office's instances, supervisors their office's, anyone
+  else the instances they started or held or completed a step of.
+- a pause request: the holder (or a lane member while nobody holds the step) asks; a
+  supervisor of the office decides; a supervisor pauses at once without asking.
 """
 from __future__ import annotations
 
@@ -116,6 +121,17 @@ def dashboard_office(actor: Actor, requested: int | None) -> int | None:
     raise Forbidden("only supervisors and admins read the dashboard")
 
 
+def instance_list_scope(actor: Actor) -> str:
+    """Which instances the instance list shows the actor: "all" (admin, every office),
+    "office" (a supervisor: their office's), "own" (anyone else: those they started or held or
+    completed a step of)."""
+    if actor.has_role("admin"):
+        return "all"
+    if actor.has_role("supervisor"):
+        return "office"
+    return "own"
+
+
 # ---- starting -------------------------------------------------------------------------------
 
 def may_start(lanes_of_actor: set[str], start_lanes: set[str]) -> bool:
@@ -170,6 +186,23 @@ def check_clock(actor: Actor, task) -> None:
     if not may_clock(actor, task):
         raise Forbidden("only the holder, a member of the lane while unclaimed, or a supervisor may pause or "
                         "resume this step's clock")
+
+
+def pause_needs_approval(actor: Actor, office_requires_approval: bool) -> bool:
+    """Whether a pause by this actor is a request a supervisor decides (the office's setting
+    `pause_approval`) rather than a stop of the clock at once. A supervisor's own pause never waits."""
+    return office_requires_approval and not actor.has_role("supervisor")
+
+
+def check_pause_decide(actor: Actor, office_id: int | None) -> None:
+    """Approve or refuse a pause request: a supervisor of the step's office."""
+    check_see(actor, office_id)
+    if not actor.has_role("supervisor") or actor.office_id != office_id:
+        raise Forbidden("only a supervisor of this office may approve or refuse a pause request")
+
+
+def may_decide_pause(actor: Actor, office_id: int | None) -> bool:
+    return actor.has_role("supervisor") and actor.office_id == office_id
 
 
 # ---- the office -----------------------------------------------------------------------------
@@ -267,3 +300,10 @@ def check_retry_incident(actor: Actor | None, office_id: int) -> None:
         raise OtherOffice("this belongs to another office")
     if not may_retry_incident(actor, office_id):
         raise Forbidden("only a process owner of this office may retry an incident or correct its data")
+
+
+def check_webhooks(actor: Actor | None, office_id: int) -> None:
+    """An office's event webhooks (subscriptions, delivery log, send again) are its
+    administrator's, like its groups and people: an admin, the office's office_admin, the console."""
+    if not may_administer(actor, office_id):
+        raise Forbidden("only an admin or this office's administrator may manage its webhooks")

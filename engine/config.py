@@ -28,6 +28,10 @@ class Settings:
     # Fallback outgoing webhook when an office has no `office_webhook` row (secret from env only).
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    # Event webhooks (engine/webhooks/): private/loopback receivers only if the installation
+    # allows them; the seconds a receiver has to connect and to answer.
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = 10.0
     # The deadline tick and delivery reliability knobs.
     tick_seconds: float = 1.0
     send_lease_seconds: float = 60.0    # a claimed send not finished by then is reclaimed
@@ -66,6 +70,8 @@ class Settings:
                    smtp_starttls=_flag(env.get("LAJUR_SMTP_STARTTLS")),
                    webhook_url=env.get("LAJUR_WEBHOOK_URL") or None,
                    webhook_secret=env.get("LAJUR_WEBHOOK_SECRET") or None,
+                   webhook_allow_private=_flag(env.get("LAJUR_WEBHOOK_ALLOW_PRIVATE")),
+                   webhook_timeout_seconds=float(env.get("LAJUR_WEBHOOK_TIMEOUT_SECONDS", "10")),
                    tick_seconds=float(env.get("LAJUR_TICK_SECONDS", "1.0")),
                    send_lease_seconds=float(env.get("LAJUR_SEND_LEASE_SECONDS", "60")),
                    requeue_after_seconds=float(env.get("LAJUR_REQUEUE_AFTER_SECONDS", "30")),

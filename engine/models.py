@@ -56,6 +56,10 @@ class Office(Base):
     include_cuti_bersama: Mapped[bool] = mapped_column(Boolean, default=True)
     calendar_revision: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change
     audit_hash: Mapped[str | None] = mapped_column(String(64))  # head of the office's audit chain (engine/audit.py)
+    # A staff member's pause of a step's clock: "approval" (a request a supervisor approves or
+    # refuses; the clock stops when approved) or "immediate" (the clock stops at once and the
+    # supervisors are told). See engine/pause_requests.py.
+    pause_mode: Mapped[str] = mapped_column(String(16), default="approval", server_default="approval")
 
 
 class CalendarOverride(Base):
@@ -298,6 +302,29 @@ class TaskPause(Base):
     resumed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
 
+class PauseRequest(Base):
+    """A staff member's request to stop a step's SLA clock, and the supervisor's decision.
+
+    pending -> approved (the clock stopped then) | refused | withdrawn (the step closed or the
+    clock was stopped otherwise); "immediate": the office stops the clock at once and the
+    supervisors were told. Written by engine/uow.py only (engine/pause_requests.py decides)."""
+
+    __tablename__ = "pause_request"
+    __table_args__ = (Index("ix_pause_request_task", "human_task_id", "status"),
+                      Index("ix_pause_request_office_status", "office_id", "status"))
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    human_task_id: Mapped[int] = mapped_column(BigId, ForeignKey("human_task.id", ondelete="CASCADE"))
+    instance_id: Mapped[int] = mapped_column(BigId, ForeignKey("process_instance.id", ondelete="CASCADE"))
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id"))
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    requested_at: Mapped[datetime] = utc_dt()
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|approved|refused|withdrawn|immediate
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None] = utc_dt()
+    decision_note: Mapped[str | None] = mapped_column(String(500))
+
+
 class Deadline(Base):
     """A reminder level of an open step falling due: the table the beat tick polls.
 
@@ -362,14 +389,17 @@ class Delivery(Base):
                          name="uq_delivery_task_level_seq_channel_recipient"),
         Index("ix_delivery_status_next", "status", "next_attempt_at"),
         Index("ix_delivery_notification", "notification_id"),
+        UniqueConstraint("subscription_id", "event_id", name="uq_delivery_subscription_event"),
+        Index("ix_delivery_subscription", "subscription_id", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id", ondelete="CASCADE"))
+    # a reminder's notification and recipient; an event webhook's (below) has neither
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notification.id", ondelete="CASCADE"))
     human_task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"))
     level: Mapped[str] = mapped_column(String(16))
     seq: Mapped[int] = mapped_column(Integer, default=0)
     channel: Mapped[str] = mapped_column(String(16))  # email|webhook
-    recipient_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed|cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime | None] = utc_dt()  # when its deadline fell due (lateness = sent_at - due_at)
@@ -379,8 +409,15 @@ class Delivery(Base):
     lease_until: Mapped[datetime | None] = utc_dt()
     sent_at: Mapped[datetime | None] = utc_dt()
     last_error: Mapped[str | None] = mapped_column(String(1000))
+    # An event webhook (engine/webhooks/): the subscription it goes to, the event's type and
+    # id (the `webhook-id` header, the same on every attempt: the receiver's idempotency key)
+    # and the signed JSON body. Recorded with the event's audit row (engine/uow.py).
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_subscription.id", ondelete="CASCADE"))
+    event: Mapped[str | None] = mapped_column(String(40))
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict | None] = mapped_column(JSON)
 
-    notification: Mapped[Notification] = relationship()
+    notification: Mapped[Notification | None] = relationship()
 
 
 class OfficeWebhook(Base):
@@ -393,6 +430,39 @@ class OfficeWebhook(Base):
     url: Mapped[str] = mapped_column(String(500))
     secret: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class WebhookSubscription(Base):
+    """An office's subscription of a URL to events (engine/webhooks/). The signing secret is
+    kept encrypted with the installation's webhook key (engine/webhooks/secrets.py): a copy
+    of the database alone does not give it away; `secret_hint` names it on the pages."""
+
+    __tablename__ = "webhook_subscription"
+    __table_args__ = (Index("ix_webhook_subscription_office", "office_id", "active"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("office.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(500))
+    events: Mapped[str] = mapped_column(String(300))  # ",step.completed,step.ready," (matched with LIKE)
+    secret_box: Mapped[str] = mapped_column(String(400))
+    secret_hint: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = utc_dt()
+
+
+class WebhookAttempt(Base):
+    """One send attempt of an event webhook, for the subscription's delivery log."""
+
+    __tablename__ = "webhook_attempt"
+    __table_args__ = (Index("ix_webhook_attempt_delivery", "delivery_id", "attempt"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("delivery.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = utc_dt()
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
 
 
 class StatsBlock(Base):

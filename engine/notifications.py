@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from .errors import NotFound
-from .models import Delivery, Notification
+from .models import Delivery, Notification, WebhookSubscription
 
 
 _UNREAD = select(func.count()).select_from(Notification).where(
@@ -64,7 +64,10 @@ def failed_deliveries(session: Session, office_id: int | None = None, limit: int
     """Deliveries that gave up after their retries: the visible failed state for operators."""
     q = select(Delivery).where(Delivery.status == "failed")
     if office_id is not None:
-        q = q.join(Notification, Notification.id == Delivery.notification_id).where(Notification.office_id == office_id)
+        # a reminder's office is its notification's, an event webhook's its subscription's
+        q = (q.outerjoin(Notification, Notification.id == Delivery.notification_id)
+             .outerjoin(WebhookSubscription, WebhookSubscription.id == Delivery.subscription_id)
+             .where(func.coalesce(Notification.office_id, WebhookSubscription.office_id) == office_id))
     return list(session.scalars(q.order_by(Delivery.id.desc()).limit(limit)))
 
 

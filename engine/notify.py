@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from .config import Settings
+from .webhooks import signing, transport
 
 CHANNELS = ("inapp", "email", "webhook")
 OUTSIDE_CHANNELS = ("email", "webhook")
@@ -166,9 +167,11 @@ def verify(secret: str, body: bytes, header: str | None) -> bool:
 class SendError(Exception):
     """A channel could not deliver; `permanent` says retrying cannot help."""
 
-    def __init__(self, message: str, permanent: bool = False):
+    def __init__(self, message: str, permanent: bool = False, status_code: int | None = None,
+                 duration_ms: int | None = None):
         super().__init__(message)
         self.permanent = permanent
+        self.status_code, self.duration_ms = status_code, duration_ms  # an event webhook's answer, for its log
 
 
 class NotSent(Exception):
@@ -193,6 +196,8 @@ class Outgoing:
     url: str | None = None             # webhook
     secret: str | None = None          # webhook
     payload: dict = field(default_factory=dict)
+    event_id: str | None = None        # an event webhook (engine/webhooks/): its `webhook-id`
+    office_id: int | None = None       # the event's office
 
 
 def _test_delay() -> None:
@@ -231,8 +236,11 @@ class Sender:
         self._down: str | None = None  # the mail server could not be reached: the batch's other emails wait too
         self._http: requests.Session | None = None
 
-    def send(self, out: Outgoing, gate: Callable[[], None]) -> None:
+    def send(self, out: Outgoing, gate: Callable[[], None]):
+        """Send one message; an event webhook returns the receiver's answer (status, time)."""
         _test_delay()
+        if out.event_id is not None:
+            return send_event(self.settings, out, gate)
         if out.channel == "email":
             self._email(out, gate)
         elif out.channel == "webhook":
@@ -352,3 +360,28 @@ class Sender:
             # 4xx other than 408/429 will not get better by retrying
             permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
             raise SendError(f"webhook {out.url}: HTTP {response.status_code}", permanent=permanent)
+
+
+def send_event(settings: Settings, out: Outgoing, gate: Callable[[], None]):
+    """POST an event webhook (engine/webhooks/), signed as Standard Webhooks says; the
+    address is checked at send time (engine/webhooks/transport.py)."""
+    if not out.secret:
+        raise SendError(out.text or "no signing secret", permanent=True)
+    body = json.dumps(out.payload, ensure_ascii=False, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "Lajur-webhook/1",
+               **signing.headers(out.secret, out.event_id, int(time.time()), body)}
+    gate()
+    timeout = settings.webhook_timeout_seconds
+    try:
+        answer = transport.post(out.url, body, headers, allow_private=settings.webhook_allow_private,
+                                connect_timeout=min(5.0, timeout), read_timeout=timeout)
+    except transport.Refused as exc:
+        raise SendError(str(exc)[:900], permanent=True) from None
+    except Exception as exc:  # network: refused, reset, timed out, TLS; a later attempt may work
+        raise SendError(f"{exc.__class__.__name__}: {exc}"[:900]) from None
+    if not 200 <= answer.status < 300:
+        # a redirect is not followed; 4xx other than 408/429 will not get better by retrying
+        permanent = 300 <= answer.status < 500 and answer.status not in (408, 429)
+        raise SendError(f"HTTP {answer.status}", permanent=permanent, status_code=answer.status,
+                        duration_ms=answer.duration_ms)
+    return answer

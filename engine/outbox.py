@@ -1,7 +1,8 @@
 """The delivery outbox: sending a notification over an outside channel (email, webhook).
 
 A `delivery` row is written by the tick (`engine.deadlines`) in the same transaction as its
-notification; this module takes it from there. Sending claims a delivery with a conditional
+notification, or, for an event webhook (engine/webhooks/), by the unit of work with the
+event's audit row; this module takes it from there. Sending claims a delivery with a conditional
 UPDATE (status + lease + attempt number) before any network traffic, so two workers can
 never both send it; a worker killed mid-send leaves a lease that expires and the tick
 enqueues it again (`tick.due_for_enqueue`).
@@ -20,22 +21,29 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import Settings
 from .tick import TickCache
-from .models import Delivery, HumanTask, Notification, Office, ProcessInstance, User
+from .models import Delivery, HumanTask, Notification, Office, ProcessInstance, User, WebhookAttempt, WebhookSubscription
 from .notify import (OUTSIDE_CHANNELS, Facts, NotSent, Outgoing, Sender, SendError, locale_of, parse_channels,
                      webhook_payload)
 from .sla import CalendarCache
 from .uow import record_audit
+from .webhooks import secrets as webhook_secrets
 
 
 def _step_open():
     """The delivery's step is still open (a test message has no step)."""
     return or_(Delivery.human_task_id.is_(None), exists().where(HumanTask.id == Delivery.human_task_id,
                                                                 HumanTask.state == "ready"))
+
+
+def _subscribed():
+    """An event webhook's subscription is still active (a reminder has none)."""
+    return or_(Delivery.subscription_id.is_(None), exists().where(WebhookSubscription.id == Delivery.subscription_id,
+                                                                  WebhookSubscription.active.is_(True)))
 
 
 def _free(now: datetime):
@@ -47,6 +55,9 @@ def _free(now: datetime):
 # The statements of each send, built once (bound parameters): a send runs one or two of them,
 # so building them per call was a measurable part of its CPU time.
 _d = Delivery.__table__
+_ATTEMPT_LOG = insert(WebhookAttempt.__table__).values(
+    delivery_id=bindparam("delivery"), attempt=bindparam("attempt"), at=bindparam("now"),
+    status_code=bindparam("status_code"), error=bindparam("log_error"), duration_ms=bindparam("duration_ms"))
 _OWNED = and_(_d.c.id == bindparam("delivery"), _d.c.attempts == bindparam("attempt"))
 _GATE = update(_d).where(_OWNED, _d.c.status == "sending", _step_open()).values(lease_until=bindparam("until"))
 _CANCEL_CLOSED = update(_d).where(_OWNED, _d.c.status.in_(("sending", "cancelled")), ~_step_open()) \
@@ -74,11 +85,13 @@ def claim_many(sessions: sessionmaker[Session], settings: Settings, delivery_ids
         return []
     lease_until = now + timedelta(seconds=settings.send_lease_seconds)
     with sessions.begin() as session:
-        session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids), _free(now), ~_step_open())
+        session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids), _free(now),
+                                               or_(~_step_open(), ~_subscribed()))
                         .values(status="cancelled", lease_until=None).execution_options(synchronize_session=False))
         rows = session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids), _free(now))
                                .values(status="sending", lease_until=lease_until, attempts=Delivery.attempts + 1)
-                               .returning(Delivery.id, Delivery.attempts, Delivery.channel, Delivery.notification_id)
+                               .returning(Delivery.id, Delivery.attempts, Delivery.channel, Delivery.notification_id,
+                                          Delivery.subscription_id, Delivery.event_id, Delivery.payload)
                                .execution_options(synchronize_session=False)).all()
         if not rows:
             return []
@@ -86,10 +99,17 @@ def claim_many(sessions: sessionmaker[Session], settings: Settings, delivery_ids
             select(Notification.id, Notification.subject, Notification.body, Notification.payload,
                    Notification.office_id, User.email)
             .join(User, User.id == Notification.user_id)
-            .where(Notification.id.in_({r.notification_id for r in rows})))}
+            .where(Notification.id.in_({r.notification_id for r in rows if r.notification_id is not None})))}
+        subscriptions = {s.id: s for s in session.execute(
+            select(WebhookSubscription.id, WebhookSubscription.office_id, WebhookSubscription.url,
+                   WebhookSubscription.secret_box)
+            .where(WebhookSubscription.id.in_({r.subscription_id for r in rows if r.subscription_id is not None})))}
         cache = TickCache(session, CalendarCache(), settings)
         claimed = []
         for row in sorted(rows, key=lambda r: r.id):
+            if row.subscription_id is not None:
+                claimed.append(_event_outgoing(settings, row, subscriptions[row.subscription_id]))
+                continue
             n = notes[row.notification_id]
             out = dict(delivery_id=row.id, attempt=row.attempts, channel=row.channel, subject=n.subject,
                        text=n.body)
@@ -103,6 +123,19 @@ def claim_many(sessions: sessionmaker[Session], settings: Settings, delivery_ids
                 out.update(url=url, secret=secret, payload=payload)
             claimed.append(Outgoing(**out))
         return claimed
+
+
+def _event_outgoing(settings: Settings, row, sub) -> Outgoing:
+    """An event webhook's send: its subscription's URL and secret (decrypted only here, for
+    the signature; one that cannot be decrypted fails the attempt with the reason)."""
+    try:
+        secret, problem = webhook_secrets.unseal(settings, sub.secret_box), ""
+    except webhook_secrets.SecretUnavailable as exc:
+        secret, problem = None, str(exc)
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    return Outgoing(delivery_id=row.id, attempt=row.attempts, channel=row.channel, subject=payload.get("type", ""),
+                    text=problem, url=sub.url, secret=secret, payload=payload, event_id=row.event_id,
+                    office_id=sub.office_id)
 
 
 def backoff(settings: Settings, attempt: int) -> float:
@@ -126,7 +159,7 @@ class _Attempts:
     def __init__(self, sessions: sessionmaker[Session], settings: Settings, clock: Callable[[], datetime]):
         self.sessions, self.settings, self.clock = sessions, settings, clock
         self.result: dict[int, str] = {}
-        self._deferred: tuple[Outgoing, SendError | None] | None = None
+        self._deferred: tuple[Outgoing, SendError | None, object] | None = None
 
     def gate(self, out: Outgoing) -> None:
         now = self.clock()
@@ -140,8 +173,8 @@ class _Attempts:
             closed = conn.execute(_CANCEL_CLOSED, owned).rowcount
         raise NotSent("cancelled" if closed else "stale")
 
-    def outcome(self, out: Outgoing, error: SendError | None) -> None:
-        self._deferred = (out, error)
+    def outcome(self, out: Outgoing, error: SendError | None, answer=None) -> None:
+        self._deferred = (out, error, answer)
         if out.channel != "webhook":
             self.flush()
 
@@ -154,7 +187,7 @@ class _Attempts:
         if self._deferred is None:
             return
         conn = session.connection()
-        (out, error), self._deferred = self._deferred, None
+        (out, error, answer), self._deferred = self._deferred, None
         params = {"delivery": out.delivery_id, "attempt": out.attempt, "now": now}
         if error is None:
             status = "sent"
@@ -173,7 +206,17 @@ class _Attempts:
                 conn.execute(select(ProcessInstance.id).where(ProcessInstance.id == task.instance_id)
                              .with_for_update())
         changed = conn.execute(_OUTCOME[status], params).rowcount
-        if changed and status == "failed":
+        if out.event_id is not None:  # the subscription's delivery log: what happened on the wire
+            conn.execute(_ATTEMPT_LOG, {
+                "delivery": out.delivery_id, "attempt": out.attempt, "now": now,
+                "status_code": error.status_code if error is not None else getattr(answer, "status", None),
+                "duration_ms": error.duration_ms if error is not None else getattr(answer, "duration_ms", None),
+                "log_error": str(error)[:500] if error is not None else None})
+            if changed and status == "failed":
+                record_audit(session, "webhook_failed", office_id=out.office_id, at=now,
+                             data={"delivery": out.delivery_id, "event": out.event_id, "attempts": out.attempt,
+                                   "error": params["error"]})
+        elif changed and status == "failed":
             record_audit(session, "reminder_failed", office_id=task.office_id if task else None,
                          instance_id=task.instance_id if task else None, human_task_id=task.id if task else None,
                          at=now, step=task.bpmn_id if task else None,
@@ -199,8 +242,9 @@ def send_many(sessions: sessionmaker[Session], settings: Settings, delivery_ids:
     attempts = _Attempts(sessions, settings, clock)
     try:
         for out in claim_many(sessions, settings, delivery_ids, clock()):
+            answer = None
             try:
-                sender.send(out, lambda: attempts.gate(out))
+                answer = sender.send(out, lambda: attempts.gate(out))
                 error = None
             except NotSent as exc:
                 attempts.result[out.delivery_id] = exc.status
@@ -209,11 +253,22 @@ def send_many(sessions: sessionmaker[Session], settings: Settings, delivery_ids:
                 error = exc
             except Exception as exc:  # a bug in a channel must still end as a visible attempt
                 error = SendError(f"{exc.__class__.__name__}: {exc}")
-            attempts.outcome(out, error)
+            attempts.outcome(out, error, answer)
         attempts.flush()
     finally:
         sender.close()
     return attempts.result
+
+
+def requeue_event(session: Session, subscription_id: int, delivery_id: int, now: datetime) -> bool:
+    """"Send again": an event webhook's delivery that was sent, failed or cancelled goes back
+    to pending (the tick enqueues it); its attempts count on, so the fencing holds. False if
+    it is not one of the subscription's or is waiting or being sent right now."""
+    return bool(session.execute(
+        update(Delivery).where(Delivery.id == delivery_id, Delivery.subscription_id == subscription_id,
+                               Delivery.status.in_(("sent", "failed", "cancelled")))
+        .values(status="pending", next_attempt_at=now, enqueued_at=None, lease_until=None, last_error=None)
+        .execution_options(synchronize_session=False)).rowcount)
 
 
 def create_test_notification(session: Session, settings: Settings, user: User, now: datetime) -> list[int]:

@@ -12,6 +12,7 @@ Where the work is done, each in a module named for it:
 | the inbox, step and instance pages, startable SOPs | engine/inbox.py |
 | BPMN timers (Mutu Baku) | engine/timers.py |
 | pause, resume, calendar changes | engine/sla_clock.py |
+| a pause as a request a supervisor decides | engine/pause_requests.py |
 | reminder deadlines firing | engine/tick.py |
 | run-time errors as incidents; retrying them; reading them | engine/incidents.py, incident_retry.py, incident_list.py |
 
@@ -27,7 +28,7 @@ from typing import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import commands, incident_list, incident_retry, inbox, sla_clock, tick, timers
+from . import commands, incident_list, incident_retry, inbox, pause_requests, sla_clock, tick, timers
 from .db import utcnow
 from .inbox import VIEWS, TaskRow  # noqa: F401  (public names of the service)
 from .models import ProcessDefinition
@@ -79,8 +80,15 @@ class Runtime:
         commands.validate_form(self, version, bpmn_id, data)
 
     # ---- the SLA clock ---------------------------------------------------------------------
-    def pause(self, user_id: int, task_id: int, reason: str) -> None:
-        sla_clock.pause(self, user_id, task_id, reason)
+    def pause(self, user_id: int, task_id: int, reason: str) -> str:
+        """Stop the clock, or ask a supervisor to (engine/pause_requests.py): "paused" or "requested"."""
+        return sla_clock.pause(self, user_id, task_id, reason)
+
+    def decide_pause(self, user_id: int, request_id: int, approve: bool, note: str = "") -> str:
+        return pause_requests.decide_pause(self, user_id, request_id, approve, note)
+
+    def set_pause_mode(self, user_id: int | None, office_code: str, mode: str) -> None:
+        pause_requests.set_mode(self, user_id, office_code, mode)
 
     def resume(self, user_id: int, task_id: int, reason: str = "") -> datetime | None:
         return sla_clock.resume(self, user_id, task_id, reason)

@@ -81,27 +81,33 @@ def retime_instance(rt: "Runtime", session: Session, uow: UnitOfWork, head: Inst
     rt.instances.save(uow, head, workflow)
 
 
-def _check_clock(task: LockedTask, actor: access.Actor) -> None:
+def check_clock(task: LockedTask, actor: access.Actor) -> None:
     access.check_see(actor, task.office_id)
     if task.state != "ready":
         raise Conflict("this step is already closed")
     access.check_clock(actor, task)
 
 
-def pause(rt: "Runtime", user_id: int, task_id: int, reason: str) -> None:
-    """Stop a step's clock (e.g. waiting for a revised press release); reminders are held."""
-    reason = limits.text("reason", reason, limits.REASON, required=True)
-    now = rt.now()
-    with step_change(rt, task_id, user_id) as (session, _, task, actor, uow):
-        _check_clock(task, actor)
-        if task.paused_at is not None:
-            raise Conflict("the clock of this step is already paused")
-        uow.task(task.id, {"paused_at": now, "pause_reason": reason[:500]})
-        uow.pause_opened(task.id, now, reason[:500], task.user_id)
-        deadlines.hold(uow, task.id)
-        step = _step(task)
-        _audit(uow, step, task.user_id, now, "clock_paused", {"reason": reason})
-        retime_instance(rt, session, uow, head_of(task), [(step, timers.PAUSED_TIMER)])
+def pause(rt: "Runtime", user_id: int, task_id: int, reason: str) -> str:
+    """Stop a step's clock (e.g. waiting for a revised press release), or ask a supervisor to:
+    a pause is a request unless the actor is a supervisor or the office stops clocks at once
+    (engine/pause_requests.py). Returns "paused" or "requested"."""
+    from .pause_requests import request_pause
+    return request_pause(rt, user_id, task_id, reason)
+
+
+def stop_clock(rt: "Runtime", session: Session, uow: UnitOfWork, task: LockedTask, reason: str,
+               paused_by: int | None, actor_id: int | None, now: datetime, data: dict | None = None) -> None:
+    """Stop the step's clock in the caller's unit of work and send it with the instance write:
+    the step marked paused, a pause row, its reminders held, the BPMN timer parked, the audit."""
+    if task.paused_at is not None:
+        raise Conflict("the clock of this step is already paused")
+    uow.task(task.id, {"paused_at": now, "pause_reason": reason[:500]})
+    uow.pause_opened(task.id, now, reason[:500], paused_by)
+    deadlines.hold(uow, task.id)
+    step = _step(task)
+    _audit(uow, step, actor_id, now, "clock_paused", {"reason": reason, **(data or {})})
+    retime_instance(rt, session, uow, head_of(task), [(step, timers.PAUSED_TIMER)])
 
 
 def resume(rt: "Runtime", user_id: int, task_id: int, reason: str = "") -> datetime | None:
@@ -109,7 +115,7 @@ def resume(rt: "Runtime", user_id: int, task_id: int, reason: str = "") -> datet
     reason = limits.text("reason", reason, limits.REASON)
     now = rt.now()
     with step_change(rt, task_id, user_id) as (session, _, task, actor, uow):
-        _check_clock(task, actor)
+        check_clock(task, actor)
         if task.paused_at is None:
             raise Conflict("the clock of this step is not paused")
         step = _step(task)

@@ -10,11 +10,13 @@ writes here, and this module alone writes the rows of those tables:
 | `human_task` | `UnitOfWork.open_task` (a step became ready), `UnitOfWork.task` (any change of an open step) |
 | `deadline` | `UnitOfWork.add_deadlines`, `UnitOfWork.deadlines` (all of a step's), `UnitOfWork.deadline` (one) |
 | `task_pause` | `UnitOfWork.pause_opened`, `UnitOfWork.pause_closed` |
+| `pause_request` | `UnitOfWork.pause_requested`, `UnitOfWork.pause_decided` |
 | `delivery` (cancel only) | `UnitOfWork.cancel_deliveries` |
 | `process_instance` | `UnitOfWork.new_instance`, `UnitOfWork.instance` (guarded by `lock_version`; with `version_id` it also moves the instance to another version of its SOP, engine/migration.py) |
 | `incident` | `UnitOfWork.open_incident`, `UnitOfWork.incident` (retried, resolved; guarded: still open) |
-| `notification` (of an incident) | `UnitOfWork.notify` (reminders' rows are the deadline tick's, engine/tick.py) |
+| `notification` (of an incident, of a pause request) | `UnitOfWork.notify` (reminders' rows are the deadline tick's, engine/tick.py) |
 | `process_draft` | `write_draft`, `delete_draft` (the studio's drafts, guarded by their own `lock_version`) |
+| `delivery` (an event webhook's) | `UnitOfWork.flush`, with the event's audit row (engine/webhooks/events.py) |
 
 Usage, inside the caller's transaction (a Session from `sessionmaker.begin()`)::
 
@@ -48,9 +50,10 @@ from sqlalchemy.orm import Session
 
 from .audit import chain_key, row_hash
 from .errors import Conflict
-from .models import (AuditEvent, Deadline, Delivery, HumanTask, Incident, Notification, Office, ProcessDraft,
-                     ProcessInstance, TaskPause)
+from .models import (AuditEvent, Deadline, Delivery, HumanTask, Incident, Notification, Office, PauseRequest,
+                     ProcessDraft, ProcessInstance, TaskPause)
 from .sqltx import SqlTx, Stmt
+from .webhooks import events as webhook_events
 
 _AUDIT = AuditEvent.__table__
 _TASK = HumanTask.__table__
@@ -59,6 +62,7 @@ _PAUSE = TaskPause.__table__
 _INSTANCE = ProcessInstance.__table__
 _DELIVERY = Delivery.__table__
 _OFFICE = Office.__table__
+_PAUSE_REQUEST = PauseRequest.__table__
 _INCIDENT = Incident.__table__
 _NOTIFICATION = Notification.__table__
 
@@ -84,6 +88,12 @@ INSERT_PAUSE = _insert(_PAUSE, ("human_task_id", "paused_at", "reason", "paused_
 CLOSE_PAUSE = Stmt(update(_PAUSE).where(_PAUSE.c.human_task_id == bindparam("task"), _PAUSE.c.resumed_at.is_(None))
                    .values(resumed_at=bindparam("now"), resume_reason=bindparam("reason"),
                            resumed_by_id=bindparam("user")))
+INSERT_PAUSE_REQUEST = _insert(_PAUSE_REQUEST, ("human_task_id", "instance_id", "office_id", "requested_by_id",
+                                               "requested_at", "reason", "status", "decided_by_id", "decided_at"))
+DECIDE_PAUSE_REQUEST = Stmt(update(_PAUSE_REQUEST).where(_PAUSE_REQUEST.c.id == bindparam("request"),
+                                                         _PAUSE_REQUEST.c.status == "pending")
+                            .values(status=bindparam("status"), decided_by_id=bindparam("user"),
+                                    decided_at=bindparam("now"), decision_note=bindparam("note")))
 _INSTANCE_COLUMNS = ("id", "office_id", "version_id", "subject", "status", "state", "lock_version",
                      "started_by_id", "started_at")
 INSERT_INSTANCE = _insert(_INSTANCE, _INSTANCE_COLUMNS)
@@ -219,6 +229,19 @@ class UnitOfWork:
     def pause_closed(self, task_id: int, at: datetime, reason: str | None, user_id: int | None) -> None:
         self._add(CLOSE_PAUSE, {"task": task_id, "now": at, "reason": reason, "user": user_id})
 
+    # ---- pause_request ----------------------------------------------------------------------
+    def pause_requested(self, row: dict) -> None:
+        """A request to stop a step's clock (row: the columns of INSERT_PAUSE_REQUEST; status
+        "pending", or "immediate" when the office stops the clock at once)."""
+        self._add(INSERT_PAUSE_REQUEST, {"decided_by_id": None, "decided_at": None, **row})
+
+    def pause_decided(self, request_id: int, status: str, at: datetime, user_id: int | None,
+                      note: str | None = None) -> None:
+        """Close a pending request (approved, refused, withdrawn); guarded: a request decided
+        meanwhile raises Conflict at the flush."""
+        self._add(DECIDE_PAUSE_REQUEST, {"request": request_id, "status": status, "now": at, "user": user_id,
+                                         "note": note}, "this pause request was decided meanwhile; reload it")
+
     # ---- delivery ----------------------------------------------------------------------------
     def cancel_deliveries(self, task_id: int) -> None:
         """The step closed: its reminders waiting to be sent are not sent, and a send in flight
@@ -240,7 +263,7 @@ class UnitOfWork:
 
     # ---- notification --------------------------------------------------------------------------
     def notify(self, rows: list[dict]) -> None:
-        """In-app notifications of an incident (rows: the columns of INSERT_NOTIFICATION)."""
+        """In-app notifications of an incident or a pause request (rows: the columns of INSERT_NOTIFICATION)."""
         for row in rows:
             self._add(INSERT_NOTIFICATION, {"human_task_id": None, "seq": 0, "inapp": True, "payload": None, **row})
 
@@ -268,6 +291,11 @@ class UnitOfWork:
         if self._audits:
             batch.append((INSERT_AUDIT, self._audits))
             guards.append(None)
+            # the event webhooks of these rows, in their transaction (engine/webhooks/events.py)
+            deliveries = webhook_events.delivery_rows(self._audits)
+            if deliveries:
+                batch.append((webhook_events.INSERT_DELIVERIES, deliveries[0] if len(deliveries) == 1 else deliveries))
+                guards.append(None)
         for name, owner, previous, head in head_moves:
             batch.append((MOVE_HEAD[name], {"owner": owner, "previous": previous, "head": head}))
             guards.append("the audit trail of this process changed meanwhile; reload it")

@@ -64,6 +64,7 @@ def populate(services, demo) -> None:
     work_step(services, demo, DINSOS, iid, "step1", data={**STEP_DATA[(DINSOS, "step1")], "foto_video": [sha]})
     task = open_task(services, iid)
     services.runtime.claim(demo["dinsos.pengelola"], task.id)
+    services.runtime.set_pause_mode(None, "dinsos", "immediate")
     services.runtime.pause(demo["dinsos.pengelola"], task.id, "menunggu foto")
 
 

@@ -95,3 +95,18 @@ def test_failed_deliveries_are_visible_to_the_operator(run):
     assert "email" in out and "failed" in out
     status = run("notify", "status", "--office", "dpmk").stdout
     assert "failed 1" in status and "failed: 1" in status and "email" in status
+
+
+def test_pause_request_from_the_cli(run):
+    """Staff ask; a supervisor decides; the office may stop clocks at once (issue 14)."""
+    run("start", "dpmk.penerima", DPMK, "--subject", "Jeda lewat CLI")
+    tid = _task_id(run("tasks", "dpmk.penerima").stdout)
+    assert "pause requested" in run("pause", "dpmk.penerima", str(tid), "--reason", "Menunggu foto").stdout
+    refused = run("decide-pause", "dpmk.penerima", "1", "--approve", ok=False)
+    assert refused.returncode == 1 and "only a supervisor" in refused.stderr
+    assert "pause request 1: approved" in run("decide-pause", "dpmk.kasubbag", "1", "--approve").stdout
+    assert "clock resumed" in run("resume", "dpmk.penerima", str(tid)).stdout
+    bad = run("calendar", "pause-mode", "dpmk", "sometimes", ok=False)
+    assert bad.returncode != 0
+    assert "immediate" in run("calendar", "pause-mode", "dpmk", "immediate").stdout
+    assert "clock paused" in run("pause", "dpmk.penerima", str(tid), "--reason", "Menunggu narasumber").stdout

@@ -27,6 +27,7 @@ def test_completion_while_paused_closes_the_pause_and_rows_read_back(services, d
     iid = rt.start(penerima, DPMK, "Selesai saat jeda")
     task = open_task(services, iid)
     at(services, wib(2026, 11, 23, 9, 0))
+    rt.set_pause_mode(None, "dpmk", "immediate")
     rt.pause(penerima, task.id, "Menunggu foto")
     at(services, wib(2026, 11, 23, 10, 30))
     (next_id,) = rt.complete(penerima, task.id, STEP_DATA[(DPMK, "step1")])

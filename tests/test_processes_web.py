@@ -44,18 +44,18 @@ def test_owner_sees_list_versions_and_diff(services, owners):
     assert "Mutu Baku <code>step2</code></td> <td>15 min</td> <td>20 min</td>" in diff
     assert "dihapus</td> <td>Langkah <code>step5</code>" in diff
     assert "ditambah</td> <td>Langkah <code>step1b</code>" in diff
-    assert 'id="studio-edit"' not in html  # no studio installed here
+    assert f'id="studio-edit" href="/studio/{DPMK}"' in html  # "edit" opens the studio on this SOP
     bad = c.get(f"/processes/{DPMK}?a=1&b=1")
     assert bad.status_code == 400 and "Pilih dua versi yang berbeda" in bad.get_data(as_text=True)
     assert c.get(f"/processes/{DPMK}?a=1&b=99999999999999999999").status_code == 400
 
 
-def test_edit_link_only_when_the_studio_is_installed(services, owners):
+def test_edit_link_opens_the_studio(services, owners):
     app = create_app(services=services, config={"TESTING": True, "WTF_CSRF_ENABLED": False})
-    app.add_url_rule("/studio/<key>", endpoint="studio.edit", view_func=lambda key: key)
     c = app.test_client()
     c.post("/login", data={"username": "dpmk.pemilik", "password": PASSWORD})
     assert f'id="studio-edit" href="/studio/{DPMK}"' in c.get(f"/processes/{DPMK}").get_data(as_text=True)
+    assert c.get(f"/studio/{DPMK}").status_code == 200
 
 
 def test_staff_other_offices_and_admins_are_refused(services, owners):

@@ -122,6 +122,7 @@ def test_pause_and_resume_shift_due_deadlines_and_bpmn_timer(services, demo):
         rt.pause(demo["dpmk.penerima"], task.id, "  ")
     with pytest.raises(Forbidden):
         rt.pause(demo["dpmk.operator"], task.id, "bukan pemegang")
+    rt.set_pause_mode(None, "dpmk", "immediate")  # the clock stops at once (no request)
     rt.pause(demo["dpmk.penerima"], task.id, "Menunggu rilis pers revisi")
     with pytest.raises(Conflict):
         rt.pause(demo["dpmk.penerima"], task.id, "lagi")
@@ -142,7 +143,7 @@ def test_pause_and_resume_shift_due_deadlines_and_bpmn_timer(services, demo):
     kinds = _kinds(services, iid)
     paused = [d for k, d in kinds if k == "clock_paused"]
     resumed = [d for k, d in kinds if k == "clock_resumed"]
-    assert paused == [{"reason": "Menunggu rilis pers revisi"}]
+    assert paused == [{"reason": "Menunggu rilis pers revisi", "pause_request": 1, "mode": "immediate"}]
     assert resumed[0]["reason"] == "Rilis revisi diterima" and resumed[0]["paused_minutes"] == 240
     # completing: working minutes exclude the pause; deadlines are cancelled
     at(services, wib(2026, 11, 23, 14, 30))

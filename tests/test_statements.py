@@ -24,6 +24,7 @@ def _run_every_kind_of_change(services, demo):
     rt.claim(demo["dpmk.penerima"], task.id)
     rt.save_draft(demo["dpmk.penerima"], task.id, {"catatan": "draf"})
     rt.unclaim(demo["dpmk.penerima"], task.id)
+    rt.set_pause_mode(None, "dpmk", "immediate")
     rt.pause(demo["dpmk.penerima"], task.id, "Menunggu")
     rt.set_override(None, "dpmk", date(2026, 11, 24), False, "rapat")
     rt.resume(demo["dpmk.penerima"], task.id, "Lanjut")

@@ -556,6 +556,7 @@ def test_committed_mo_matches_po():
 def test_pause_and_resume_the_clock_from_the_step_page(app, services, users):
     """The Mutu Baku clock stops with a reason and starts again; both land in the audit trail."""
     from engine.models import AuditEvent
+    services.runtime.set_pause_mode(None, "dpmk", "immediate")  # no request: tests/test_instance_list_web.py has that
     client = login(app, "dpmk.penerima")
     iid = services.runtime.start(users["dpmk.penerima"], "dpmk-pemutakhiran-website", "Jeda jam")
     with services.sessions() as s:
@@ -618,6 +619,7 @@ def test_supervisor_reassigns_a_step_from_the_step_page(app, services, users):
 def test_instance_timeline_names_clock_pauses(app, services, users):
     iid = services.runtime.start(users["dpmk.penerima"], DPMK, "Linimasa jeda")
     task = open_task(services, iid)
+    services.runtime.set_pause_mode(None, "dpmk", "immediate")
     services.runtime.pause(users["dpmk.penerima"], task.id, "Menunggu foto tambahan")
     page = login(app, "dpmk.penerima").get(f"/instances/{iid}").get_data(as_text=True)
     assert "Jam Mutu Baku dijeda" in page and "Menunggu foto tambahan" in page

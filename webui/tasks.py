@@ -15,12 +15,13 @@ from flask_login import current_user
 from engine import attachments as evidence
 from engine import access
 from engine.errors import Conflict, FormInvalid, NotFound
+from engine.pause_requests import clock_state
 from engine.queries import COUNT_CAP, task_row, user_names
 
 from . import current_services, flash, reads
 from .auth import login_required, safe_next
 from .forms import build_fields, coerce, file_fields, file_values, validate
-from .i18n import _
+from .i18n import _, format_wib
 from .inbox import counts_for, row_urls, tab_labels
 
 bp = Blueprint("tasks", __name__)
@@ -116,13 +117,17 @@ def _page(task_id: int, data: dict | None = None, errors: dict | None = None, st
     holder = names.get(task.assignee_id)
     may_act = detail["may_act"] and task.state == "ready" and task.assignee_id in (None, current_user.id)
     may_clock = detail["may_clock"]  # engine.access.may_clock, decided by the engine
+    with services.sessions() as db:  # the clock's pending pause request and last resume (engine/pause_requests.py)
+        pending_pause, last_resume = clock_state(db, task.id)
+    may_decide = task.state == "ready" and access.may_decide_pause(access.Actor.of_view(current_user.view), task.office_id)
     members = (services.runtime.lane_members(current_user.id, task_id)
                if task.state == "ready" and current_user.has_role("supervisor") else [])
     return render_template(
         "tasks/detail.html", task=task, lane_members=members, step=detail["step"], sop_step=detail["sop_step"], sop=detail["sop"],
         instance=detail["instance"], fields=fields, form_errors=(errors or {}).get("", []), files=files,
         history=past, trail=paraf_trail(history, steps), may_act=may_act, in_lane=detail["may_act"], may_clock=may_clock,
-        holder=holder, names=names, prefilled=prefilled,
+        holder=holder, names=names, prefilled=prefilled, pending_pause=pending_pause, last_resume=last_resume,
+        may_decide=may_decide,
         done_rows=describe(schema, task.data) if task.state == "completed" else [], checklist=checklist, schema=schema, has_draft=bool(task.draft),
         max_mb=current_app.config["LAJUR_MAX_UPLOAD_BYTES"] // (1024 * 1024), now=datetime.now(timezone.utc),
     ), status
@@ -264,16 +269,19 @@ def pause(task_id: int):
     if not reason:
         flash(_("Tuliskan alasan menghentikan jam Mutu Baku."), "error")
         return redirect(url_for("tasks.detail", task_id=task_id))
-    current_services().runtime.pause(current_user.id, task_id, reason)
-    flash(_("Jam Mutu Baku dihentikan sementara."), "info")
+    if current_services().runtime.pause(current_user.id, task_id, reason) == "requested":
+        flash(_("Permintaan jeda dikirim ke atasan. Jam Mutu Baku tetap berjalan sampai disetujui."), "info")
+    else:
+        flash(_("Jam Mutu Baku dihentikan sementara."), "info")
     return redirect(url_for("tasks.detail", task_id=task_id))
 
 
 @bp.post("/tasks/<int:task_id>/resume")
 @login_required
 def resume(task_id: int):
-    current_services().runtime.resume(current_user.id, task_id, request.form.get("reason", "").strip())
-    flash(_("Jam Mutu Baku berjalan lagi; batas waktu bergeser sesuai lama jeda."), "info")
+    due = current_services().runtime.resume(current_user.id, task_id, request.form.get("reason", "").strip())
+    flash(_("Jam Mutu Baku berjalan lagi; batas waktu baru: %(t)s.", t=format_wib(due)) if due else
+          _("Jam Mutu Baku berjalan lagi."), "info")
     return redirect(url_for("tasks.detail", task_id=task_id))
 
 

@@ -13,7 +13,7 @@ import importlib
 from .app import fmt, main, services, user_id  # re-exported: command modules elsewhere use them
 
 COMMAND_MODULES = ("ops", "people", "processes", "work", "calendar", "notify", "sopdoc", "audit", "files", "backup",
-                   "tokens", "incidents")
+                   "tokens", "incidents", "webhooks")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}")

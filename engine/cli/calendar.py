@@ -51,3 +51,14 @@ def calendar_override(ctx, office, day, kind, note):
     working = {"off": False, "working": True, "remove": None}[kind]
     n = services(ctx).runtime.set_override(None, office, day.date(), working, note)
     click.echo(f"{office} {day.date()}: {kind}; {n} open step(s) re-timed")
+
+
+@calendar.command("pause-mode")
+@click.argument("office")
+@click.argument("mode", type=click.Choice(["approval", "immediate"]))
+@click.pass_context
+def calendar_pause_mode(ctx, office, mode):
+    """How staff pause a step's clock in OFFICE: "approval" (a request a supervisor approves;
+    the default) or "immediate" (the clock stops at once and the supervisors are told)."""
+    services(ctx).runtime.set_pause_mode(None, office, mode)
+    click.echo(f"{office}: pauses are {'requests a supervisor approves' if mode == 'approval' else 'immediate'}")

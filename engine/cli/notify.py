@@ -45,5 +45,6 @@ def notify_status(ctx, office):
         failed = failed_deliveries(session, office_id)
         click.echo(f"failed: {len(failed)}")
         for d in failed:
-            click.echo(f"  #{d.id:<6} task {d.human_task_id} {d.level}/{d.seq} {d.channel:8} to user {d.recipient_id}"
-                       f" after {d.attempts} attempt(s): {(d.last_error or '')[:120]}")
+            what = (f"event {d.event} to webhook #{d.subscription_id}" if d.subscription_id is not None
+                    else f"task {d.human_task_id} {d.level}/{d.seq} {d.channel:8} to user {d.recipient_id}")
+            click.echo(f"  #{d.id:<6} {what} after {d.attempts} attempt(s): {(d.last_error or '')[:120]}")

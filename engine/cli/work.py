@@ -133,10 +133,25 @@ def show(ctx, username, instance_id):
 @click.option("--reason", required=True, help="why the clock stops (recorded in the audit trail)")
 @click.pass_context
 def pause(ctx, username, task_id, reason):
-    """Pause a step's SLA clock (e.g. waiting for a revised press release)."""
+    """Pause a step's SLA clock (e.g. waiting for a revised press release); for staff of an
+    office whose pauses need approval, this asks the supervisors instead."""
     svc = services(ctx)
-    svc.runtime.pause(user_id(svc, username), task_id, reason)
-    click.echo(f"task {task_id}: clock paused")
+    outcome = svc.runtime.pause(user_id(svc, username), task_id, reason)
+    click.echo(f"task {task_id}: " + ("clock paused" if outcome == "paused" else
+                                      "pause requested; a supervisor approves or refuses it"))
+
+
+@main.command("decide-pause")
+@click.argument("username")
+@click.argument("request_id", type=int)
+@click.option("--approve/--refuse", required=True, help="approve (the clock stops now) or refuse")
+@click.option("--note", default="")
+@click.pass_context
+def decide_pause(ctx, username, request_id, approve, note):
+    """(Supervisor) approve or refuse a pause request."""
+    svc = services(ctx)
+    outcome = svc.runtime.decide_pause(user_id(svc, username), request_id, approve, note)
+    click.echo(f"pause request {request_id}: {outcome}")
 
 
 @main.command()

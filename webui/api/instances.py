@@ -40,7 +40,7 @@ def instance_list(query: InstanceQuery):
         process=query.process, status=query.status, late=query.late,
         started_from=_day_start(query.started_from) if query.started_from else None,
         started_to=_day_start(query.started_to) + timedelta(days=1) if query.started_to else None,
-        subject=(query.q or "").strip() or None, officer=query.officer)
+        subject=(query.q or "").strip() or None, officer=query.officer, step=query.step)
     after = decode_cursor(query.cursor, "id")
     with services().sessions() as db:
         rows = list_instances(db, user().id, filters, now(), after_id=after, limit=query.limit + 1)

@@ -73,8 +73,9 @@ class Started(BaseModel):
 
 class InstanceQuery(Strict):
     process: str | None = Field(None, max_length=100)
-    status: Literal["running", "completed", "error"] | None = None
+    status: Literal["running", "completed", "incident", "error"] | None = None
     late: bool | None = None
+    step: str | None = Field(None, max_length=200, description="the BPMN id of a step open now")
     started_from: date | None = Field(None, description="first day (WIB), inclusive")
     started_to: date | None = Field(None, description="last day (WIB), inclusive")
     q: str | None = Field(None, max_length=200, description="text in the subject")

@@ -29,6 +29,7 @@ def labels() -> dict[str, str]:
         "ready_at": _("Siap (waktu kantor)"), "due_at": _("Batas waktu (waktu kantor)"),
         "completed_at": _("Selesai (waktu kantor)"), "working_minutes": _("Durasi (menit kerja)"),
         "late": _("Terlambat"),
+        "started_at": _("Dimulai (waktu kantor)"), "started_by": _("Dimulai oleh"),
         "repeats": _("Dikerjakan ulang (TIDAK)"), "repeat_pct": _("Dikerjakan ulang (%)"),
         "pauses": _("Jeda"), "assessment": _("Penilaian"), "proposed_mutu_baku": _("Usulan Mutu Baku (menit)"),
         "note": _("Catatan hasil penilaian"), "action": _("Tindakan yang harus diambil"),
@@ -42,6 +43,7 @@ def titles() -> dict[str, str]:
         "overview": _("Per langkah SOP"), "offices": _("Per kantor"), "officers": _("Per pegawai"),
         "officer_steps": _("Median per langkah per pegawai"), "trends": _("Per minggu"),
         "heatmap": _("Langkah terlambat per hari"), "rework": _("Pengembalian (TIDAK) per SOP"),
+        "drill": _("Rincian"), "instances": _("Daftar instans"),
         "drill": _("Rincian"), "sop_summary": _("Ringkasan per SOP"),
         "monitoring": _("Formulir monitoring per langkah"), "evaluation": _("Formulir evaluasi"),
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from flask import abort, url_for
+from flask_login import current_user
 
 from engine import dashboard
 
@@ -72,13 +73,28 @@ def drill_url(filters: dashboard.Filters, figure: str, **narrow) -> str:
     return url_for("dashboard.drill", **link_args(filters, figure=figure, **narrow))
 
 
+def instance_list_url(row: dashboard.StepRow, late: bool = False) -> str:
+    """The instance list (webui/instance_list.py) narrowed to the instances whose open step is
+    this row's step (and, for the late count, that have a late step): what an open count counts."""
+    args = {"step": f"{row.process_key}:{row.step}", "late": "1" if late else None}
+    if current_user.has_role("admin"):
+        args["office"] = row.office_id
+    return url_for("instance_list.index", **{k: v for k, v in args.items() if v is not None})
+
+
 def overview_links(filters: dashboard.Filters, rows: list[dashboard.StepRow]) -> list[dict]:
-    """Per overview row: the drill-down URL behind each figure cell."""
-    cols = ("open", "due_soon", "late_open", "paused", "completed", "on_time", "late_completed")
+    """Per overview row: the URL behind each figure cell. The open and late-open counts lead to
+    the instance list with the matching filters; the others to the step drill-down."""
+    cols = ("due_soon", "paused", "completed", "on_time", "late_completed")
     out = []
     for r in rows:
         f = filters.narrowed(office_id=r.office_id, process_key=r.process_key, step=r.step)
-        out.append({col: drill_url(f, col) for col in cols if getattr(r, col)})
+        links = {col: drill_url(f, col) for col in cols if getattr(r, col)}
+        if r.open:
+            links["open"] = instance_list_url(r)
+        if r.late_open:
+            links["late_open"] = instance_list_url(r, late=True)
+        out.append(links)
     return out
 
 
