@@ -43,7 +43,7 @@ STEP_ACTORS = {"step1": "dpmk.penerima", "step2": "dpmk.kasubbag", "step3": "dpm
 def engine_run(services: Services, users: dict[str, int], instances: int, claim: bool) -> tuple[float, int]:
     """Start + complete every step; with `claim`, each step is claimed first (as in the web inbox).
 
-    Without it, `complete` claims implicitly (allowed for a member of the step's lane)."""
+    Without it, each step is claimed and completed in one call (`complete(..., claim=True)`)."""
     rt = services.runtime
     completions = 0
     t0 = time.perf_counter()
@@ -55,7 +55,7 @@ def engine_run(services: Services, users: dict[str, int], instances: int, claim:
             uid = users[STEP_ACTORS[step]]
             if claim:
                 rt.claim(uid, task_id)
-            opened = rt.complete(uid, task_id, STEP_DATA[(DPMK, step)])
+            opened = rt.complete(uid, task_id, STEP_DATA[(DPMK, step)], claim=not claim)
             completions += 1
             task_id = opened[0] if opened else None
     return time.perf_counter() - t0, completions

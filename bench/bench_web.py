@@ -48,7 +48,7 @@ from engine.services import Services  # noqa: E402
 from tests.sopdata import DPMK, STEP_DATA  # noqa: E402
 
 PASSWORD = "bench-sandi-123"
-STEP2_FORM = {"action": "complete", "paraf_kabid_ada": "on", "klasifikasi_arsip": "400.14.1.3"}
+STEP2_FORM = {"action": "claim_complete", "paraf_kabid_ada": "on", "klasifikasi_arsip": "400.14.1.3"}
 
 
 def free_port() -> int:
@@ -266,7 +266,7 @@ def main() -> None:
             t0 = time.perf_counter()
             for task_id in ref_ids:
                 services.runtime.complete(users["dpmk.kasubbag"], task_id,
-                                          {"paraf_kabid_ada": True, "klasifikasi_arsip": "400.14.1.3"})
+                                          {"paraf_kabid_ada": True, "klasifikasi_arsip": "400.14.1.3"}, claim=True)
             engine_rate = len(ref_ids) / (time.perf_counter() - t0)
             health = healthz_rate(base, 5.0, args.threads)
             print(f"\n[1] {args.completions} step completions (DPMK step 2, Kasubbag), {args.threads} client threads")

@@ -29,6 +29,7 @@ from .errors import DeployError
 from .expressions import ExpressionError, check
 from .flowgraph import FlowGraph
 from .reminders import parse_policy
+from . import requirements
 from .sopcard import check_card, check_steps_match, office_code
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -407,6 +408,7 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: 
     _check_expressions(process, graph, steps, forms, file)
     _check_scripts(process, file, limits)
     check_steps_match(sop, list(steps), sop_text, f"{folder.name}/{SOP_FILE}")
+    requirements.check_no_repeats(sop, steps, forms, f"{folder.name}/{SOP_FILE}")
 
     try:
         spec = parser.get_spec(process_id)

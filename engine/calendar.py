@@ -221,6 +221,10 @@ class OfficeCalendar:
             return ()
         return periods
 
+    def spans_on(self, d: date) -> list[tuple[datetime, datetime]]:
+        """The working periods of local date ``d`` as (start, end) UTC instants."""
+        return self._utc_spans(d)
+
     def _utc_spans(self, d: date) -> list[tuple[datetime, datetime]]:
         """The day's working periods as UTC instants (UTC so that subtraction is
         real elapsed time even in zones with DST)."""

@@ -18,10 +18,11 @@ from uuid import UUID
 from sqlalchemy import bindparam, exists, select
 from SpiffWorkflow.util.task import TaskState
 
-from . import access, incidents, limits, timers
+from . import access, incidents, limits, rework, timers
 from .access import Actor
 from .errors import Conflict, FormInvalid, NotFound
 from .mirror import mirror
+from . import requirements
 from .models import User, user_group
 from .sla import paused_minutes
 from .sqltx import SqlTx, Stmt
@@ -125,8 +126,10 @@ def start(rt: "Runtime", user_id: int, process_key: str, subject: str) -> int:
                   data={"subject": subject, "process": process_key, "version": version_number})
         if failure is not None:  # the instance exists, stopped at the failing element (engine/incidents.py)
             incidents.record(tx, uow, head, failure, now, subject=subject, user_id=user_id)
+        # the starter holds the first step when it is in their lane (they are the one doing it)
         mirror(rt, session, uow, head, workflow, now, [], TaskIds(tx, task_id[0][0]),
-               rt.calendars.get(session, office_id, revision))
+               rt.calendars.get(session, office_id, revision),
+               holder_for=rework.starter_rule(user_id, {name for (name,) in lanes}))
         rt.instances.save(uow, head, workflow)
         return head.id
 
@@ -209,9 +212,14 @@ def validate_form(rt: "Runtime", version, bpmn_id: str, data: dict) -> None:
         raise FormInvalid(errors)
 
 
-def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> Opened:
+def complete(rt: "Runtime", user_id: int, task_id: int, data: dict, claim: bool = False,
+             checklist: list[str] | None = None) -> Opened:
     """Complete a step with its form data; exactly one of two racing callers wins.
 
+    Completing needs holding the step: an unclaimed step is refused unless the caller says
+    `claim=True` (the explicit "claim and complete"). `checklist`: the Persyaratan items ticked,
+    checked against the SOP (engine/requirements.py) and recorded with the completion.
+    A step the flow comes back to opens for its previous holder (engine/rework.py).
     Returns the ids of the steps this completion opened (the next step, or a return after TIDAK).
     One batch of reads, the workflow run, one batch of writes. If the process fails after the
     step (a condition, script or timer), the completion is kept and an incident opened in the
@@ -236,6 +244,9 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> Opened:
             check_open(task)
             form_version = rt.instances.form_version(session, task.version_id)
             validate_form(rt, form_version, task.bpmn_id, data)
+            ticked = requirements.check((form_version.sop_steps or {}).get(task.bpmn_id, {}), checklist)
+            if task.assignee_id is None and not claim:
+                raise Conflict("take this step first (Ambil), or claim and complete it in one go")
             workflow = rt.instances.workflow(session, tx, task.instance_id, task.lock_version, task.version_id)
             spiff_task = workflow.get_task_from_id(UUID(task.task_guid))
             if spiff_task is None or not spiff_task.has_state(TaskState.READY):
@@ -256,27 +267,81 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict) -> Opened:
                 paused += calendar.working_minutes_between(paused_at, now)
             # rounded: two decimals of a minute are plenty, and the dashboard's rollup counts distinct values
             worked = round(calendar.working_minutes_between(tx.when(task.ready_at), now) - paused, 2)
-            closed = {"state": "completed", "completed_by_id": task.user_id, "completed_at": now, "data": submitted,
+            stored = submitted if ticked is None else {**submitted, requirements.KEY: ticked}
+            closed = {"state": "completed", "completed_by_id": task.user_id, "completed_at": now, "data": stored,
                       "draft": None, "working_minutes": worked, "paused_at": None, "pause_reason": None}
-            if task.assignee_id is None:  # an unclaimed step is claimed by its completer
-                closed.update(assignee_id=task.user_id, claimed_at=now)
             uow = unit_of_work(tx, task)
+            if task.assignee_id is None:  # claim and complete (asked for explicitly, above)
+                closed.update(assignee_id=task.user_id, claimed_at=now)
+                _audit(uow, task, "task_claimed", now, {"with_completion": True})
             uow.task(task.id, closed)
             uow.deadlines(task.id, ("pending", "held"), {"status": "cancelled"})
             if paused_at is not None:
                 uow.pause_closed(task.id, now, "completed", task.user_id)
             if task.has_deliveries:
                 uow.cancel_deliveries(task.id)
-            _audit(uow, task, "task_completed", now, submitted)
+            _audit(uow, task, "task_completed", now,
+                   submitted if ticked is None else {**submitted, requirements.KEY: ticked})
             head = head_of(task)
             incident = None
             if failure is not None:
                 incident = incidents.record(tx, uow, head, failure, now, user_id=task.user_id)
-            opened = Opened(mirror(rt, session, uow, head, workflow, now, [r for r in open_rows if r[0] != task.id],
-                                   TaskIds(tx, probe[0][0]), calendar))
-            opened.incident = incident
+            returns = rework.ReturnRule(tx, task.instance_id, workflow, form_version.steps, task.bpmn_id)
+            mirrored = mirror(rt, session, uow, head, workflow, now, [r for r in open_rows if r[0] != task.id],
+                              TaskIds(tx, probe[0][0]), calendar, holder_for=returns)
+            opened = Opened(mirrored)
+            opened.incident, opened.steps = incident, mirrored.steps
+            reason = None
+            if returns.returns:
+                reason = rework.reason_of(form_version.forms.get(form_version.steps[task.bpmn_id].get("form"), {}),
+                                          submitted)
+            names = {back.task_id: back.holder_name for back in returns.returns}
+            for info in opened.steps:
+                info["holder_name"] = names.get(info["id"])
+            for back in returns.returns:
+                uow.audit("task_returned", office_id=task.office_id, instance_id=task.instance_id,
+                          human_task_id=back.task_id, user_id=task.user_id, at=now, step=back.bpmn_id,
+                          data=rework.returned_data(reason, task.user_id, task.user_full_name, task, back.holder_id,
+                                                    now))
             rt.instances.save(uow, head, workflow)
+            if returns.returns:
+                notify_returned(rt, session, task, returns.returns, reason, now)
             return opened
     except BaseException:
         rt.instances.forget(instance_id)
         raise
+
+
+def notify_returned(rt: "Runtime", session, task: LockedTask, returns: list, reason: str | None, now) -> None:
+    """Tell whoever holds each step sent back (else its lane's members) why, through the
+    reminders' notification path (engine.tick.notify_user); in the same transaction."""
+    from .config import Settings
+    from .models import HumanTask
+    from .notify import ReturnFacts, locale_of, render_returned
+    from .sla import CalendarCache
+    from .tick import TickCache, notify_user
+    settings = rt.settings or Settings.from_env()
+    cache = TickCache(session, CalendarCache(), settings)
+    _, sop_name = cache.version(task.version_id)
+    office = cache.office(task.office_id)
+    subject = cache.subject(task.instance_id)
+    for back in returns:
+        step = session.get(HumanTask, back.task_id)
+        users = ([cache.session.get(User, back.holder_id)] if back.holder_id is not None
+                 else cache.group_members(back.group_id))
+        link = f"{settings.base_url.rstrip('/')}/tasks/{back.task_id}"
+        for user in users:
+            facts = ReturnFacts(step=step.name, sop=sop_name, subject=subject, instance_id=task.instance_id,
+                                by_name=task.user_full_name or task.username or "-", from_step=task.name,
+                                reason=reason, due_at=SqlTx.when(step.due_at), link=link,
+                                recipient_name=user.full_name, pooled=back.holder_id is None,
+                                timezone=office.timezone)
+            text_subject, text = render_returned(facts, locale_of(user.locale))
+            payload = {"event": "returned", "reason": reason, "by": facts.by_name, "from_step": task.name,
+                       "step": step.name, "instance_id": task.instance_id, "subject": subject, "link": link,
+                       "recipient": {"username": user.username, "name": user.full_name,
+                                     "handle": user.webhook_handle}, "text": text}
+            notify_user(cache, user, office_id=task.office_id, human_task_id=back.task_id,
+                        instance_id=task.instance_id, level="returned", seq=0, subject=text_subject, text=text,
+                        link=link, payload={"webhook": payload, "reason": reason}, now=now, enqueued=False)
+    session.flush()

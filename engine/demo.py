@@ -59,3 +59,21 @@ def seed_demo(session: Session, store: WorkflowStore, logins_file: Path) -> dict
     logins_file.write_text(json.dumps(logins, indent=1))
     logins_file.chmod(0o600)
     return logins
+
+
+ROLE_WORDS = {"staff": "staf", "supervisor": "supervisor", "process_owner": "pemilik proses (deploy SOP)",
+              "admin": "admin kabupaten", "office_admin": "admin kantor"}
+
+
+def login_lines(logins: dict[str, str]) -> list[str]:
+    """The printed demo logins, each saying who the user is: office, roles and lanes (the
+    steps they work), so a tester knows whom to sign in as for each step."""
+    lines = []
+    for username, full_name, office, roles, groups in USERS:
+        if username not in logins:
+            continue
+        who = ", ".join(ROLE_WORDS.get(r, r) for r in roles)
+        lanes = f"; lajur: {', '.join(groups)}" if groups else ""
+        lines.append(f"  {username:18} {logins[username]:14} {full_name} ({(office or 'kabupaten').upper()}: "
+                     f"{who}{lanes})")
+    return lines

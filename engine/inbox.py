@@ -17,8 +17,8 @@ from . import access
 from .access import Actor
 from .db import as_utc
 from .errors import LajurError, NotFound
-from .models import (AuditEvent, Group, HumanTask, ProcessDefinition, ProcessInstance, ProcessVersion, User,
-                     user_group)
+from .models import (AuditEvent, Group, HumanTask, ProcessDefinition, ProcessInstance, ProcessVersion, TaskPause,
+                     User, user_group)
 from .sla import is_overdue, overdue_sql
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ class TaskRow:
     completed_at: datetime | None
     mutu_baku_minutes: float | None
     paused: bool
+    returned: dict | None  # sent back by a decision: its task_returned data (reason, by whom), else None
 
     def overdue(self, now: datetime) -> bool:
         return is_overdue(self.state, self.due_at, self.paused or None, now)  # paused: any non-None
@@ -89,11 +90,48 @@ def list_tasks(rt: "Runtime", user_id: int, view: str = "mine", limit: int = 200
         order = [inner.c.completed_at.desc(), inner.c.id.desc()] if view == "completed" else [inner.c.due_at,
                                                                                                inner.c.id]
         rows = session.execute(q.order_by(*order)).all()
+        back = returns_of(session, [(r.instance_id, r.id) for r in rows if r.state == "ready"])
     return [TaskRow(id=r.id, instance_id=r.instance_id, subject=r.subject, process_key=r.key,
                     process_name=r.pname, bpmn_id=r.bpmn_id, name=r.name, lane=r.lane, state=r.state,
                     assignee_id=r.assignee_id, assignee=r.full_name, ready_at=as_utc(r.ready_at),
                     due_at=as_utc(r.due_at), completed_at=as_utc(r.completed_at),
-                    mutu_baku_minutes=r.mutu_baku_minutes, paused=r.paused_at is not None) for r in rows]
+                    mutu_baku_minutes=r.mutu_baku_minutes, paused=r.paused_at is not None,
+                    returned=back.get(r.id)) for r in rows]
+
+
+def returns_of(session: Session, steps: list[tuple[int, int]]) -> dict[int, dict]:
+    """The steps of (instance id, step id) that were sent back: step id -> task_returned data.
+    One query over the audit trail's instance index."""
+    if not steps:
+        return {}
+    ids = {task_id for _, task_id in steps}
+    rows = session.execute(select(AuditEvent.human_task_id, AuditEvent.data).where(
+        AuditEvent.instance_id.in_(sorted({i for i, _ in steps})), AuditEvent.kind == "task_returned"))
+    return {task_id: _returned(data) for task_id, data in rows if task_id in ids}
+
+
+def _returned(data: dict | None) -> dict:
+    """task_returned data as read: its time as an aware datetime."""
+    data = dict(data or {})
+    try:
+        data["at"] = as_utc(datetime.fromisoformat(data["at"])) if data.get("at") else None
+    except (TypeError, ValueError):
+        data["at"] = None
+    return data
+
+
+def instance_returns(session: Session, instance_id: int) -> list[tuple[datetime, dict]]:
+    """(at, data) of each step sent back in the instance, oldest first."""
+    return [(as_utc(at), _returned(data)) for at, data in session.execute(
+        select(AuditEvent.at, AuditEvent.data).where(AuditEvent.instance_id == instance_id,
+                                                     AuditEvent.kind == "task_returned").order_by(AuditEvent.id))]
+
+
+def task_completion(session: Session, task_id: int, instance_id: int) -> dict | None:
+    """The task_completed audit data of a step (what was submitted, with its Persyaratan)."""
+    return session.scalar(select(AuditEvent.data).where(AuditEvent.instance_id == instance_id,
+                                                        AuditEvent.human_task_id == task_id,
+                                                        AuditEvent.kind == "task_completed"))
 
 
 def _task(session: Session, task_id: int) -> HumanTask:
@@ -125,7 +163,16 @@ def task_detail(rt: "Runtime", user_id: int, task_id: int) -> dict:
             "may_clock": task.state == "ready" and access.may_clock(actor, task),
             "instance": session.get(ProcessInstance, task.instance_id),
             "history": completed_steps(session, task.instance_id),
+            "returns": instance_returns(session, task.instance_id),
+            "returned": returns_of(session, [(task.instance_id, task.id)]).get(task.id),
+            "office_calendar": rt.calendars.get(session, task.office_id),
+            "pauses": pauses_of(session, task.id),
         }
+
+
+def pauses_of(session: Session, task_id: int) -> list:
+    """The step's clock pauses, oldest first (the step page shows how they moved the due time)."""
+    return list(session.scalars(select(TaskPause).where(TaskPause.human_task_id == task_id).order_by(TaskPause.id)))
 
 
 def lane_members(rt: "Runtime", user_id: int, task_id: int) -> list[tuple[str, str]]:

@@ -73,3 +73,43 @@ def failed_deliveries(session: Session, office_id: int | None = None, limit: int
 
 def delivery_counts(session: Session) -> dict[str, int]:
     return dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
+
+
+def failed_of(session: Session, notification_ids: list[int]) -> dict[int, list[Delivery]]:
+    """The failed deliveries of some notifications (the page tells the user which channel
+    did not reach them, and why)."""
+    if not notification_ids:
+        return {}
+    out: dict[int, list[Delivery]] = {}
+    for d in session.scalars(select(Delivery).where(Delivery.notification_id.in_(notification_ids),
+                                                    Delivery.status == "failed").order_by(Delivery.id)):
+        out.setdefault(d.notification_id, []).append(d)
+    return out
+
+
+def recent_failures(session: Session, user_id: int, limit: int = 5) -> list[Delivery]:
+    """A user's own deliveries that gave up, newest first (shown above their notifications)."""
+    return list(session.scalars(select(Delivery).where(Delivery.recipient_id == user_id, Delivery.status == "failed")
+                                .order_by(Delivery.id.desc()).limit(limit)))
+
+
+def message_text(body: str) -> str:
+    """A notification's text for reading on the page: the "Buka:/Open: <link>" line dropped (the
+    page has its own button) and blank runs closed up."""
+    lines = [line for line in (body or "").splitlines()
+             if not (line.startswith(("Buka: ", "Open: ")) and "://" in line)]
+    text = "\n".join(lines).strip()
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text
+
+
+def offered_channels(session: Session, settings, office_id: int | None) -> tuple[str, ...]:
+    """The channels a user of this office may choose: only those configured here
+    (engine.notify.configured_channels)."""
+    from .notify import configured_channels
+    from .sla import CalendarCache
+    from .tick import TickCache
+    webhook = all(TickCache(session, CalendarCache(), settings).webhook(office_id)) if office_id else bool(
+        settings.webhook_url and settings.webhook_secret)
+    return configured_channels(settings, webhook)

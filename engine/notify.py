@@ -49,6 +49,15 @@ _TITLES = {
 }
 
 
+def configured_channels(settings: Settings, webhook: bool) -> tuple[str, ...]:
+    """The channels this installation can carry: in the app always; email only with an SMTP
+    server (LAJUR_SMTP_HOST); webhook only when the office (or the installation) has one.
+    A channel not configured is neither offered in the profile nor used for a send, so no
+    send fails in the background for want of a server."""
+    return tuple(c for c in CHANNELS if c == "inapp" or (c == "email" and settings.smtp_host)
+                 or (c == "webhook" and webhook))
+
+
 def locale_of(user_locale: str | None) -> str:
     return "en" if (user_locale or "").lower().startswith("en") else "id"
 
@@ -115,26 +124,73 @@ def render(facts: Facts, locale: str) -> tuple[str, str]:
     span = format_duration(abs(facts.minutes_left), locale)
     due = format_local(facts.due_at, facts.timezone, locale)
     mb = format_duration(facts.mutu_baku_minutes or 0, locale)
+    just_late = overdue and abs(facts.minutes_left) < 1  # never "overdue by 0 min"
     if locale == "en":
-        when = f"overdue by {span}" if overdue else f"{span} left"
+        when = "just past its due time" if just_late else f"overdue by {span}" if overdue else f"{span} left"
         subject = f"[Lajur] {title}: {facts.step} — {when}"
         text = (f"Dear {facts.recipient_name},\n\n"
                 f"The step \"{facts.step}\" of the SOP \"{facts.sop}\" ({facts.office}) is not done yet.\n"
                 f"Case: {facts.subject} (instance #{facts.instance_id})\n"
                 f"Due (time standard {mb} of office time): {due}\n"
-                f"{'Overdue by' if overdue else 'Time left'}: {span} of office time\n"
+                + ("It has just passed its due time.\n" if just_late else
+                   f"{'Overdue by' if overdue else 'Time left'}: {span} of office time\n") +
                 f"Open: {facts.link}\n\n"
                 f"An automatic message from Lajur.\n")
     else:
-        when = f"terlambat {span}" if overdue else f"sisa {span}"
+        when = "baru saja lewat batas waktu" if just_late else f"terlambat {span}" if overdue else f"sisa {span}"
         subject = f"[Lajur] {title}: {facts.step} — {when}"
         text = (f"Yth. {facts.recipient_name},\n\n"
                 f"Langkah \"{facts.step}\" pada SOP \"{facts.sop}\" ({facts.office}) belum selesai.\n"
                 f"Perihal: {facts.subject} (instance #{facts.instance_id})\n"
                 f"Batas waktu (Mutu Baku {mb} jam kerja): {due}\n"
-                f"{'Terlambat' if overdue else 'Sisa waktu'}: {span} jam kerja\n"
+                + ("Batas waktunya baru saja terlewati.\n" if just_late else
+                   f"{'Terlambat' if overdue else 'Sisa waktu'}: {span} jam kerja\n") +
                 f"Buka: {facts.link}\n\n"
                 f"Pesan otomatis dari Lajur.\n")
+    return subject, text
+
+
+@dataclass(frozen=True)
+class ReturnFacts:
+    """What a "step sent back" message says: the step, who sent it back from which step, why."""
+
+    step: str
+    sop: str
+    subject: str
+    instance_id: int
+    by_name: str
+    from_step: str
+    reason: str | None
+    due_at: datetime | None
+    link: str
+    recipient_name: str
+    pooled: bool = False  # no previous holder in the lane: the lane's members are told
+    timezone: str = "Asia/Jakarta"
+
+
+def render_returned(facts: ReturnFacts, locale: str) -> tuple[str, str]:
+    """Subject and text of a step sent back (rework), written as a short letter."""
+    locale = locale_of(locale)
+    due = format_local(facts.due_at, facts.timezone, locale)
+    if locale == "en":
+        subject = f"[Lajur] Returned for revision: {facts.step} — {facts.subject}"
+        who = "It is back in your lane's pool." if facts.pooled else "It is back in your inbox."
+        text = (f"Dear {facts.recipient_name},\n\n"
+                f"{facts.by_name} returned the step \"{facts.step}\" of \"{facts.subject}\" ({facts.sop}) "
+                f"at \"{facts.from_step}\". {who}\n\n"
+                f"Reason: {facts.reason or '(no reason given)'}\n\n"
+                f"Please revise and send it again by {due} (office hours).\n"
+                f"Open: {facts.link}\n")
+    else:
+        subject = f"[Lajur] Dikembalikan untuk diperbaiki: {facts.step} — {facts.subject}"
+        who = "Langkah ini kembali ke kelompok lajur Anda." if facts.pooled else \
+            "Langkah ini kembali ke Kotak Tugas Anda."
+        text = (f"Yth. {facts.recipient_name},\n\n"
+                f"{facts.by_name} mengembalikan langkah \"{facts.step}\" untuk \"{facts.subject}\" "
+                f"({facts.sop}) pada langkah \"{facts.from_step}\". {who}\n\n"
+                f"Alasan: {facts.reason or '(tanpa alasan)'}\n\n"
+                f"Mohon diperbaiki dan dikirim lagi paling lambat {due} (jam kerja).\n"
+                f"Buka: {facts.link}\n")
     return subject, text
 
 

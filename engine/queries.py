@@ -13,7 +13,7 @@ from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from .db import as_utc
-from .inbox import TaskRow
+from .inbox import TaskRow, returns_of
 from .sla import overdue_sql
 
 from .models import (Group, HumanTask, Office, ProcessDefinition, ProcessInstance, ProcessVersion, User,
@@ -135,7 +135,8 @@ def task_row(session: Session, task_id: int) -> TaskRow | None:
                    bpmn_id=t.bpmn_id, name=t.name, lane=t.lane, state=t.state, assignee_id=t.assignee_id,
                    assignee=r[4],
                    ready_at=as_utc(t.ready_at), due_at=as_utc(t.due_at), completed_at=as_utc(t.completed_at),
-                   mutu_baku_minutes=t.mutu_baku_minutes, paused=t.paused_at is not None)
+                   mutu_baku_minutes=t.mutu_baku_minutes, paused=t.paused_at is not None,
+                   returned=returns_of(session, [(t.instance_id, t.id)]).get(t.id) if t.state == "ready" else None)
 
 
 @dataclass(frozen=True)

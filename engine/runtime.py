@@ -39,8 +39,9 @@ from .timers import PAUSED_TIMER  # noqa: F401
 
 class Runtime:
     def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime] = utcnow,
-                 workflow_cache_size: int = 512, allow_scripts: bool = False):
+                 workflow_cache_size: int = 512, allow_scripts: bool = False, settings=None):
         self.sessions = sessions
+        self.settings = settings  # engine.config.Settings: links and channels of the messages a command sends
         self.clock = clock
         self.calendars = CalendarCache()
         self.instances = InstanceStore(workflow_cache_size, allow_scripts)
@@ -73,8 +74,9 @@ class Runtime:
     def save_draft(self, user_id: int, task_id: int, data: dict) -> None:
         commands.save_draft(self, user_id, task_id, data)
 
-    def complete(self, user_id: int, task_id: int, data: dict) -> list[int]:
-        return commands.complete(self, user_id, task_id, data)
+    def complete(self, user_id: int, task_id: int, data: dict, claim: bool = False,
+                 checklist: list[str] | None = None) -> list[int]:
+        return commands.complete(self, user_id, task_id, data, claim=claim, checklist=checklist)
 
     def validate_form(self, version, bpmn_id: str, data: dict) -> None:
         commands.validate_form(self, version, bpmn_id, data)

@@ -28,7 +28,7 @@ class Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.database_url, **engine_kwargs)
         sessions = make_sessionmaker(engine)
-        return cls(settings=settings, engine=engine, sessions=sessions, runtime=Runtime(sessions, allow_scripts=settings.allow_scripts))
+        return cls(settings=settings, engine=engine, sessions=sessions, runtime=Runtime(sessions, allow_scripts=settings.allow_scripts, settings=settings))
 
     def dispose(self) -> None:
         self.engine.dispose()

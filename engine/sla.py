@@ -5,7 +5,7 @@ task, written into the step's BPMN timer, and shown by every adapter.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
@@ -85,3 +85,34 @@ def is_finished_late(due_at: datetime | None, completed_at: datetime | None) -> 
 def finished_late_sql(c):
     """`is_finished_late` as SQL (NULL, i.e. not late, without a due time)."""
     return c.completed_at > c.due_at
+
+
+def working_left(calendar: OfficeCalendar, due_at: datetime | None, now: datetime) -> float | None:
+    """Working minutes until the due time (negative: overdue by that much): the figure the
+    Mutu Baku counts, which is not the wall-clock time when a break or the evening falls between."""
+    if due_at is None:
+        return None
+    if due_at >= now:
+        return calendar.working_minutes_between(now, due_at)
+    return -calendar.working_minutes_between(due_at, now)
+
+
+def off_clock(calendar: OfficeCalendar, start: datetime, end: datetime, limit: int = 4) -> list[tuple[datetime, datetime]]:
+    """The stretches between `start` and `end` the Mutu Baku clock does not count (a lunch break,
+    the evening, a day off), as (from, to) instants, the first `limit` of them: why a 120-minute
+    step started at 11:00 is due at 14:00."""
+    if end <= start:
+        return []
+    gaps: list[tuple[datetime, datetime]] = []
+    cursor = start
+    day = start.astimezone(calendar.tz).date()
+    last = end.astimezone(calendar.tz).date()
+    while day <= last and len(gaps) < limit:
+        for a, b in calendar.spans_on(day):
+            if b <= cursor or a >= end:
+                continue
+            if a > cursor:
+                gaps.append((cursor, a))
+            cursor = max(cursor, b)
+        day += timedelta(days=1)
+    return gaps[:limit]

@@ -185,6 +185,7 @@ class FormVersion:
     steps: dict
     forms: dict
     facts: dict
+    sop_steps: dict = None  # sop.json's per-step texts (the Persyaratan checklist: engine/requirements.py)
 
 
 class InstanceStore:
@@ -212,10 +213,11 @@ class InstanceStore:
         """What completing a step needs of its version (steps, forms), read once per version."""
         fv = self._form_versions.get(version_id)
         if fv is None:
-            row = session.execute(select(ProcessVersion.steps, ProcessVersion.forms, ProcessVersion.facts)
-                                  .where(ProcessVersion.id == version_id)).one()
+            row = session.execute(select(ProcessVersion.steps, ProcessVersion.forms, ProcessVersion.facts,
+                                         ProcessVersion.sop).where(ProcessVersion.id == version_id)).one()
             fv = self._form_versions[version_id] = FormVersion(version_id, row.steps, row.forms,
-                                                               row.facts or self._derive_facts(session, version_id))
+                                                               row.facts or self._derive_facts(session, version_id),
+                                                               (row.sop or {}).get("steps", {}))
         return fv
 
     @staticmethod

@@ -24,7 +24,7 @@ from .config import Settings
 from .db import as_utc
 from .models import (Deadline, Delivery, Group, HumanTask, Notification, Office, OfficeWebhook, ProcessDefinition,
                      ProcessInstance, ProcessVersion, User, user_group)
-from .notify import OUTSIDE_CHANNELS, Facts, locale_of, parse_channels, render, webhook_payload
+from .notify import OUTSIDE_CHANNELS, Facts, configured_channels, locale_of, parse_channels, render, webhook_payload
 from .reminders import level_of, next_repeat, policy_of
 from .sla import CalendarCache, paused_minutes
 from .uow import UnitOfWork
@@ -141,6 +141,34 @@ def facts_for(cache: TickCache, task: HumanTask, level: str, seq: int, user: Use
                  recipient_name=user.full_name, timezone=office.timezone)
 
 
+def notify_user(cache: TickCache, user: User, *, office_id: int, human_task_id: int | None, instance_id: int | None,
+                level: str, seq: int, subject: str, text: str, link: str | None, payload: dict, now: datetime,
+                due_at: datetime | None = None, enqueued: bool = True) -> list[Delivery]:
+    """One notification to one user (in the app if they chose it) and one delivery per outside
+    channel they chose that is configured here (`configured_channels`: no SMTP server, no
+    email); the one path of reminders and of steps sent back (engine/rework.py). `enqueued`
+    False: the tick's `due_for_enqueue` hands the deliveries to the queue."""
+    session = cache.session
+    channels = parse_channels(user.notify_channels)
+    n = Notification(user_id=user.id, office_id=office_id, human_task_id=human_task_id, instance_id=instance_id,
+                     level=level, seq=seq, inapp="inapp" in channels, subject=subject, body=text, link=link,
+                     created_at=now, payload=payload)
+    session.add(n)
+    out = []
+    offered = configured_channels(cache.settings, all(cache.webhook(office_id)))
+    for channel in OUTSIDE_CHANNELS:
+        if channel not in channels or channel not in offered:
+            continue
+        if channel == "email" and not user.email:
+            continue
+        delivery = Delivery(notification=n, human_task_id=human_task_id, level=level, seq=seq, channel=channel,
+                            recipient_id=user.id, status="pending", attempts=0, due_at=due_at, created_at=now,
+                            next_attempt_at=now, enqueued_at=now if enqueued else None)
+        session.add(delivery)
+        out.append(delivery)
+    return out
+
+
 def _fire(cache: TickCache, uow: UnitOfWork, d: Deadline, task: HumanTask, now: datetime) -> list[Delivery]:
     """Turn one due deadline into notifications and deliveries; schedule the next repeat."""
     session, settings = cache.session, cache.settings
@@ -154,27 +182,13 @@ def _fire(cache: TickCache, uow: UnitOfWork, d: Deadline, task: HumanTask, now: 
     for user in users:
         facts = replace(base_facts, recipient_name=user.full_name)
         subject, text = render(facts, locale_of(user.locale))
-        channels = parse_channels(user.notify_channels)
         recipient = {"username": user.username, "name": user.full_name, "handle": user.webhook_handle,
                      "locale": locale_of(user.locale)}
-        n = Notification(user_id=user.id, office_id=task.office_id, human_task_id=task.id,
-                         instance_id=task.instance_id, level=d.level, seq=d.seq, inapp="inapp" in channels,
-                         subject=subject, body=text, link=facts.link, created_at=now,
-                         payload={"deadline_due_at": as_utc(d.due_at).isoformat(),
-                                  "webhook": webhook_payload(facts, recipient, text)})
-        session.add(n)
-        for channel in OUTSIDE_CHANNELS:
-            if channel not in channels:
-                continue
-            if channel == "email" and not user.email:
-                continue
-            if channel == "webhook" and not all(cache.webhook(task.office_id)):
-                continue
-            delivery = Delivery(notification=n, human_task_id=task.id, level=d.level, seq=d.seq, channel=channel,
-                                recipient_id=user.id, status="pending", attempts=0, due_at=as_utc(d.due_at),
-                                created_at=now, next_attempt_at=now, enqueued_at=now)
-            session.add(delivery)
-            out.append(delivery)
+        out.extend(notify_user(cache, user, office_id=task.office_id, human_task_id=task.id,
+                               instance_id=task.instance_id, level=d.level, seq=d.seq, subject=subject, text=text,
+                               link=facts.link, now=now, due_at=as_utc(d.due_at),
+                               payload={"deadline_due_at": as_utc(d.due_at).isoformat(),
+                                        "webhook": webhook_payload(facts, recipient, text)}))
     uow.audit("reminder_fired", office_id=task.office_id, instance_id=task.instance_id, human_task_id=task.id,
               at=now, step=task.bpmn_id, data={"level": d.level, "seq": d.seq, "to": [u.username for u in users]})
     if d.level in ("breach", "repeat"):

@@ -80,7 +80,7 @@ def _insert(table: Table, columns: tuple[str, ...]) -> Stmt:
 _AUDIT_COLUMNS = ("office_id", "instance_id", "human_task_id", "user_id", "at", "kind", "step", "data", "hash")
 INSERT_AUDIT = _insert(_AUDIT, _AUDIT_COLUMNS)
 _TASK_COLUMNS = ("id", "task_guid", "instance_id", "office_id", "version_id", "bpmn_id", "name", "lane",
-                 "group_id", "state", "mutu_baku_minutes", "ready_at", "due_at")
+                 "group_id", "state", "mutu_baku_minutes", "ready_at", "due_at", "assignee_id", "claimed_at")
 INSERT_TASK = _insert(_TASK, _TASK_COLUMNS)
 _DEADLINE_COLUMNS = ("human_task_id", "office_id", "level", "seq", "at_fraction", "due_at", "status")
 INSERT_DEADLINE = _insert(_DEADLINE, _DEADLINE_COLUMNS)
@@ -197,8 +197,10 @@ class UnitOfWork:
 
     # ---- human_task --------------------------------------------------------------------------
     def open_task(self, row: dict) -> None:
-        """A step that became ready (row: the columns of INSERT_TASK; `state` defaults to the model's)."""
-        self._add(INSERT_TASK, {**_TASK_DEFAULTS, **row})
+        """A step that became ready (row: the columns of INSERT_TASK; `state` defaults to the model's;
+        `assignee_id`/`claimed_at` given when the step opens already held: the starter's first
+        step, a step sent back to its previous holder)."""
+        self._add(INSERT_TASK, {**_TASK_DEFAULTS, "assignee_id": None, "claimed_at": None, **row})
 
     def task(self, task_id: int, values: dict, expect: dict | None = None,
              conflict: str = "this step changed meanwhile; reload it") -> None:

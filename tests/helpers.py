@@ -12,7 +12,7 @@ from sqlalchemy import select
 from engine.db import as_utc
 from engine.models import HumanTask, ProcessInstance, ProcessVersion
 
-from .sopdata import ACTORS, REJECT, STEP_DATA
+from .sopdata import ACTORS, REJECT, STEP_DATA, checklist
 
 
 def open_task(services, instance_id: int) -> HumanTask:
@@ -31,7 +31,7 @@ def work_step(services, users, process_key, instance_id, expect_step, data=None,
     services.runtime.claim(user_id, task.id)
     if data is None:
         data = REJECT[(process_key, expect_step)] if reject else STEP_DATA[(process_key, expect_step)]
-    services.runtime.complete(user_id, task.id, data)
+    services.runtime.complete(user_id, task.id, data, checklist=checklist(process_key, expect_step))
     return task
 
 

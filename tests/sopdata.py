@@ -42,3 +42,11 @@ ACTORS = {
     "Admin Bidang/Petugas Lapangan": "dinsos.petugas", "Pengelola Website": "dinsos.pengelola",
     "Ketua Tim Kerja": "dinsos.ketua",
 }
+
+
+def checklist(process_key: str, step: str) -> list[str]:
+    """Every Persyaratan item of a shipped step (what a user ticks when all is at hand)."""
+    import json
+    from pathlib import Path
+    sop = json.loads((Path(__file__).parent.parent / "processes" / process_key / "sop.json").read_text())
+    return list(sop["steps"][step].get("requirements") or [])

@@ -49,8 +49,9 @@ def test_a_step_from_start_to_the_next_lane(app, services):
     assert r.status_code == 200 and r.json["may_act"] and r.json["form_schema"]["type"] == "object"
     assert r.json["lane"] == "Petugas Penerima Berita/Informasi" and r.json["sop_step"]["requirements"]
     etag = r.headers["ETag"]
-    assert client.post(f"/api/v1/tasks/{task_id}/claim", headers={**bearer(penerima), "If-Match": etag}).status_code == 200
-    # the claim changed the step: the old ETag is stale now, and a stale write changes nothing
+    # the starter holds step 1; giving it back to the lane changes the step
+    assert client.post(f"/api/v1/tasks/{task_id}/unclaim", headers={**bearer(penerima), "If-Match": etag}).status_code == 200
+    # the old ETag is stale now, and a stale write changes nothing
     r = client.put(f"/api/v1/tasks/{task_id}/draft", json={"data": {"judul_berita": "x"}},
                    headers={**bearer(penerima), "If-Match": etag})
     assert r.status_code == 412 and r.mimetype == "application/problem+json"
@@ -63,6 +64,8 @@ def test_a_step_from_start_to_the_next_lane(app, services):
     assert r.json["mime"] == "image/png"
     data = {**STEP_DATA[(DPMK, "step1")], "bukti_multimedia": [r.json["sha256"]]}
     r = client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": data}, headers=bearer(penerima))
+    assert r.status_code == 409  # nobody holds it: claim first, or say "claim": true
+    r = client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": data, "claim": True}, headers=bearer(penerima))
     assert r.status_code == 200, r.data
     (next_id,) = r.json["opened"]
     # done: a second completion is a conflict; the next step waits in the Kasubbag lane
@@ -75,7 +78,8 @@ def test_a_step_from_start_to_the_next_lane(app, services):
     assert [t["id"] for t in done] == [task_id]
     detail = client.get(f"/api/v1/instances/{started['id']}", headers=bearer(kasubbag)).json
     assert [s["state"] for s in detail["steps"]] == ["completed", "ready"]
-    assert [e["kind"] for e in detail["audit"]][:3] == ["instance_started", "task_ready", "task_claimed"]
+    assert [e["kind"] for e in detail["audit"]][:4] == ["instance_started", "task_ready", "task_unclaimed",
+                                                         "task_claimed"]
 
 
 def test_form_errors_are_field_problems_and_change_nothing(app, services):
@@ -129,7 +133,8 @@ def test_another_offices_ids_look_missing(app, services):
     assert client.get("/api/v1/instances?q=Musrenbang", headers=bearer(dinsos)).json["items"] == []
     with services.sessions() as db:
         task = db.get(HumanTask, task_id)
-        assert task.assignee_id is None and task.draft is None and task.state == "ready"
+        # still held by its starter, no draft, open: the other office changed nothing
+        assert task.assignee_id == task.instance.started_by_id and task.draft is None and task.state == "ready"
 
 
 def test_lane_rules_are_the_engines(app, services):
@@ -148,13 +153,14 @@ def test_read_scope_reads_but_never_writes(app, services):
     task_id = start(client, make_token(services, "dpmk.penerima"))["open_tasks"][0]
     reader = make_token(services, "dpmk.penerima", scope="read")
     assert client.get("/api/v1/tasks?view=group", headers=bearer(reader)).status_code == 200
-    for path in (f"/api/v1/tasks/{task_id}/claim", "/api/v1/notifications/read"):
+    for path in (f"/api/v1/tasks/{task_id}/unclaim", "/api/v1/notifications/read"):
         r = client.post(path, json={}, headers=bearer(reader))
         assert r.status_code == 403 and r.json["type"].endswith("insufficient-scope")
     r = client.post("/api/v1/instances", json={"process": DPMK, "subject": "y"}, headers=bearer(reader))
     assert r.status_code == 403
     with services.sessions() as db:
-        assert db.get(HumanTask, task_id).assignee_id is None
+        task = db.get(HumanTask, task_id)
+        assert task.assignee_id == task.instance.started_by_id  # still its starter's: nothing written
         assert len(db.scalars(select(ProcessInstance.id)).all()) == 1
 
 
@@ -243,7 +249,7 @@ def test_cursor_pages_cover_every_row_once(app, services):
     assert seen == list(range(7, 0, -1))
     tasks, cursor = [], None
     while True:
-        r = client.get("/api/v1/tasks", query_string={"view": "group", "limit": 2, **({"cursor": cursor} if cursor else {})},
+        r = client.get("/api/v1/tasks", query_string={"view": "mine", "limit": 2, **({"cursor": cursor} if cursor else {})},
                        headers=bearer(token))
         tasks += [t["id"] for t in r.json["items"]]
         cursor = r.json["next_cursor"]

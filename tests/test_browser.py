@@ -124,8 +124,10 @@ def open_group_task(page, base, subject, shot=None):
 
 
 def complete(page):
+    for box in page.locator("input[name=_persyaratan]").all():  # the Persyaratan at hand
+        box.check()
     page.click("button[value=complete]")
-    page.wait_for_selector("text=Langkah selesai. Terima kasih.")
+    page.wait_for_selector("text=Langkah selesai.")
 
 
 def test_both_sops_end_to_end_as_every_role(server, page, artifacts_dir):
@@ -140,7 +142,7 @@ def test_both_sops_end_to_end_as_every_role(server, page, artifacts_dir):
     card.locator("input[name=subject]").fill("Musrenbang Kalurahan Sabdodadi")
     card.locator("button[type=submit]").click()
     page.wait_for_selector("#step-form")
-    assert "Nomor urut (Buku Agenda)" in page.inner_text(".checklist")
+    assert "Press Release diberi disposisi/form" in page.inner_text(".checklist")
     # an invalid post first: errors next to the fields, entered data kept
     page.fill("#f-nomor_agenda", "abc")
     page.fill("#f-judul_berita", "Musrenbang Kalurahan Sabdodadi 2026")
@@ -164,7 +166,7 @@ def test_both_sops_end_to_end_as_every_role(server, page, artifacts_dir):
     # --- Kasubbag (supervisor): inbox, claim in place, paraf and classification
     sign_in(page, base, "dpmk.kasubbag")
     open_group_task(page, base, "Musrenbang Kalurahan Sabdodadi", shot=artifacts_dir / "inbox.png")
-    assert page.locator("#field-bukti_multimedia, .evidence img").count() >= 1  # evidence of step 1 shown
+    assert page.locator(".evidence-inline img, .evidence img").count() >= 1  # evidence of step 1 shown
     page.check("#f-paraf_kabid_ada")
     page.fill("#f-klasifikasi_arsip", "400.14.1.3")
     complete(page)
@@ -179,9 +181,10 @@ def test_both_sops_end_to_end_as_every_role(server, page, artifacts_dir):
     complete(page)
     sign_out(page)
 
-    # --- Penerima again: the returned step is prefilled; resubmit
+    # --- Penerima again: the returned step is back in her own inbox, prefilled; resubmit
     sign_in(page, base, "dpmk.penerima")
-    open_group_task(page, base, "Musrenbang Kalurahan Sabdodadi")
+    page.locator("tr", has_text="Musrenbang Kalurahan Sabdodadi").first.locator("a:has-text('Kerjakan')").click()
+    page.wait_for_selector("#step-form")
     assert "Foto kurang jelas" in page.inner_text("body")
     assert page.input_value("#f-nomor_agenda") == "012/2026"
     complete(page)

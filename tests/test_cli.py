@@ -37,16 +37,18 @@ def _task_id(out: str) -> int:
 def test_walk_an_instance_from_the_cli(run, tmp_path):
     assert "instance 1 started" in run("start", "dpmk.penerima", DPMK, "--subject", "Lewat CLI").stdout
     listing = run("tasks", "dpmk.penerima").stdout
-    assert "[group] 1 task(s)" in listing and "Lewat CLI" in listing and "WIB" in listing
+    # the starter holds step 1 of their own lane
+    assert "[mine] 1 task(s)" in listing and "holder=Rina Wulandari" in listing and "WIB" in listing
+    assert "Lewat CLI" in listing
     tid = _task_id(listing)
-    assert f"task {tid} claimed" in run("claim", "dpmk.penerima", str(tid)).stdout
-    assert "[mine] 1 task(s)" in run("tasks", "dpmk.penerima").stdout
+    assert f"task {tid} claimed" in run("claim", "dpmk.penerima", str(tid)).stdout  # again: harmless
     data_file = tmp_path / "step1.json"
     data_file.write_text(json.dumps(STEP_DATA[(DPMK, "step1")]))
     assert "completed" in run("complete", "dpmk.penerima", str(tid), "--data", f"@{data_file}").stdout
     nxt = _task_id(run("tasks", "dpmk.kasubbag").stdout)
-    run("claim", "dpmk.kasubbag", str(nxt))
-    run("complete", "dpmk.kasubbag", str(nxt), "--data", json.dumps(STEP_DATA[(DPMK, "step2")]))
+    refused = run("complete", "dpmk.kasubbag", str(nxt), "--data", json.dumps(STEP_DATA[(DPMK, "step2")]), ok=False)
+    assert refused.returncode != 0 and "take this step first" in refused.stderr  # nobody holds it yet
+    run("complete", "dpmk.kasubbag", str(nxt), "--claim", "--data", json.dumps(STEP_DATA[(DPMK, "step2")]))
     shown = run("show", "dpmk.sekdin", "1").stdout
     assert "instance 1: Lewat CLI" in shown
     for word in ("instance_started", "task_claimed", "task_completed", "step3", "Kasubbag".lower()):

@@ -20,7 +20,7 @@ def _racer(settings, action, user_id, task_id, data, barrier, results):
         barrier.wait(timeout=30)
         try:
             if action == "complete":
-                services.runtime.complete(user_id, task_id, data)
+                services.runtime.complete(user_id, task_id, data, claim=True)  # both race for an unclaimed step
             else:
                 services.runtime.claim(user_id, task_id)
             results.put(("ok", user_id))
@@ -57,6 +57,7 @@ def test_two_processes_complete_one_task(services, demo, settings, second_peneri
     for round_no in range(ROUNDS):
         iid = services.runtime.start(demo["dpmk.penerima"], DPMK, f"Balapan {round_no}")
         task = open_task(services, iid)
+        services.runtime.unclaim(demo["dpmk.penerima"], task.id)  # the starter held it: back to the pool
         data = STEP_DATA[(DPMK, "step1")]
         outcomes = _race(settings, "complete", task.id, [(demo["dpmk.penerima"], data), (second_penerima, data)])
         kinds = sorted(o[0] for o in outcomes)
@@ -75,6 +76,7 @@ def test_two_processes_complete_one_task(services, demo, settings, second_peneri
 def test_two_processes_claim_one_task(services, demo, settings, second_penerima):
     iid = services.runtime.start(demo["dpmk.penerima"], DPMK, "Klaim bersamaan")
     task = open_task(services, iid)
+    services.runtime.unclaim(demo["dpmk.penerima"], task.id)  # the starter held it: back to the pool
     outcomes = _race(settings, "claim", task.id, [(demo["dpmk.penerima"], None), (second_penerima, None)])
     assert sorted(o[0] for o in outcomes) == ["conflict", "ok"], outcomes
     winner = next(o[1] for o in outcomes if o[0] == "ok")

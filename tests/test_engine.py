@@ -54,7 +54,7 @@ def test_tidak_returns_to_step1_and_resubmission_completes(services, demo, key, 
         work_step(services, demo, key, iid, step)
     work_step(services, demo, key, iid, "step3", reject=True)
     returned = open_task(services, iid)
-    assert returned.bpmn_id == "step1" and returned.assignee_id is None
+    assert returned.bpmn_id == "step1" and returned.assignee_id == demo[STARTER[key]]  # back to its author
     for step in PATHS[key]:
         work_step(services, demo, key, iid, step)
     assert _instance(services, iid).status == "completed"
@@ -107,7 +107,8 @@ def test_other_office_and_other_lane_are_forbidden(services, demo):
         services.runtime.start(demo["dinsos.petugas"], DPMK, "SOP kantor lain")
     assert services.runtime.list_tasks(demo["dinsos.petugas"], "group") == []
     assert services.runtime.list_tasks(demo["dpmk.operator"], "group") == []
-    assert [r.id for r in services.runtime.list_tasks(demo["dpmk.penerima"], "group")] == [task.id]
+    # the starter holds the first step of their own lane
+    assert [r.id for r in services.runtime.list_tasks(demo["dpmk.penerima"], "mine")] == [task.id]
 
 
 def test_claim_unclaim_reassign_and_conflicts(services, demo, db_url):
@@ -136,7 +137,9 @@ def test_claim_unclaim_reassign_and_conflicts(services, demo, db_url):
     assert [r.id for r in rt.list_tasks(second, "mine")] == [task.id]
     rt.unclaim(second, task.id)
     assert [r.id for r in rt.list_tasks(demo["dpmk.penerima"], "group")] == [task.id]
-    rt.complete(second, task.id, STEP_DATA[(DPMK, "step1")])
+    with pytest.raises(Conflict):  # an unclaimed step is not completed by accident
+        rt.complete(second, task.id, STEP_DATA[(DPMK, "step1")])
+    rt.complete(second, task.id, STEP_DATA[(DPMK, "step1")], claim=True)  # claim and complete, explicitly
     with pytest.raises(Conflict):
         rt.complete(demo["dpmk.penerima"], task.id, STEP_DATA[(DPMK, "step1")])
     assert [r.id for r in rt.list_tasks(second, "completed")] == [task.id]

@@ -37,7 +37,8 @@ def test_completion_while_paused_closes_the_pause_and_rows_read_back(services, d
         assert done.working_minutes == pytest.approx(60)
         assert done.state == "completed" and done.paused_at is None and done.pause_reason is None
         assert done.assignee_id == penerima and done.completed_by_id == penerima
-        assert aware(done.claimed_at) == aware(done.completed_at) == wib(2026, 11, 23, 10, 30)
+        assert aware(done.claimed_at) == wib(2026, 11, 23, 8, 0)  # held by its starter since the start
+        assert aware(done.completed_at) == wib(2026, 11, 23, 10, 30)
         assert done.data["nomor_agenda"] == STEP_DATA[(DPMK, "step1")]["nomor_agenda"]
         pause = session.scalar(select(TaskPause).where(TaskPause.human_task_id == task.id))
         assert pause.resume_reason == "completed" and pause.resumed_by_id == penerima

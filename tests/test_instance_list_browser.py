@@ -179,7 +179,7 @@ def test_pause_request_flow(server, browser, worked, artifacts_dir, clock):  # n
     staff.goto(f"{base}/notifications/")
     assert "Jeda disetujui" in staff.inner_text("main")
     staff.goto(f"{base}/tasks/{task_id}")
-    assert "bergeser setelah jam berjalan lagi" in staff.inner_text(".meta-row")
+    assert "bergeser setelah jam berjalan lagi" in staff.inner_text(".step-facts")
     clock(2026, 11, 23, 10, 30)  # an hour paused: due 11:00 instead of 10:00
     staff.fill("#resume-reason", "Foto sudah diterima")
     staff.click("button:has-text('Jalankan lagi')")

@@ -57,6 +57,6 @@ def test_export_deploys_and_runs_or_is_refused_in_one_line(services, name):
                                                                HumanTask.state == "ready")).first()
             if task is None:
                 break
-            rt.complete(user, task.id, data)
+            rt.complete(user, task.id, data, claim=True)  # claim and complete
         with services.sessions() as session:
             assert session.get(ProcessInstance, iid).status == "completed"

@@ -95,6 +95,9 @@ def test_deadlines_at_ready_recipients_and_cancel_at_completion(services, demo, 
     rt.clock = lambda: wib(2026, 11, 23, 8, 0)  # Monday; 120 min -> warn 09:36, breach 10:00
     iid = rt.start(demo["dpmk.penerima"], DPMK, "Musrenbang")
     task = open_task(services, iid)
+    rt.unclaim(demo["dpmk.penerima"], task.id)  # the starter held it; back in the lane's pool
+    # an installation with a mail server: email is a configured channel (without one, none is made)
+    settings = dataclasses.replace(settings, smtp_host="smtp.bantulkab.go.id")
     with services.sessions() as session:
         rows = {(d.level, d.seq): aware(d.due_at) for d in session.scalars(select(Deadline).where(Deadline.human_task_id == task.id))}
     assert rows == {("warn", 0): wib(2026, 11, 23, 9, 36), ("breach", 0): wib(2026, 11, 23, 10, 0)}
@@ -173,7 +176,8 @@ def receiver():
 
 
 def test_channels_preferences_webhook_and_inapp_queries(services, demo, settings, receiver):
-    settings = dataclasses.replace(settings, webhook_url="http://127.0.0.1:9/hook", webhook_secret="s3cret")
+    settings = dataclasses.replace(settings, webhook_url="http://127.0.0.1:9/hook", webhook_secret="s3cret",
+                                   smtp_host="smtp.bantulkab.go.id")
     with services.sessions.begin() as session:
         u = session.get(User, demo["dpmk.penerima"])
         u.notify_channels, u.webhook_handle = "inapp,webhook", "telegram:12345"

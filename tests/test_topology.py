@@ -39,7 +39,7 @@ CLIENTS = 3
 def step_form(step: str) -> dict:
     data = {k: v for k, v in STEP_DATA[(DPMK, step)].items() if k != "bukti_multimedia"}
     form = {k: ("on" if v is True else v) for k, v in data.items()}
-    return {"action": "complete", **form}
+    return {"action": "claim_complete", **form}  # claim (if nobody holds it) and complete
 
 
 class Client:

@@ -21,7 +21,7 @@ from engine.models import Attachment, AuditEvent, HumanTask, ProcessInstance, Us
 from webui import create_app
 from webui.forms import widget_of
 
-from .sopdata import ACTORS, DINSOS, DPMK, REJECT, STEP_DATA
+from .sopdata import ACTORS, DINSOS, DPMK, REJECT, STEP_DATA, checklist
 
 PASSWORD = "sandi-uji-123"
 # a cheap hash for tests: production hashes use werkzeug's default (scrypt), which costs ~0.1 s
@@ -120,7 +120,8 @@ def work(app, services, instance_id, key, step, evidence_sha=None, reject=False)
         if field in data:
             data[field] = [evidence_sha]
     detail = services.runtime.task_detail(_any_actor(services, task), task.id)
-    response = client.post(f"/tasks/{task.id}", data={"action": "complete", **to_form(detail["schema"], data)})
+    response = client.post(f"/tasks/{task.id}", data={"action": "complete", **to_form(detail["schema"], data),
+                                                      "_persyaratan": checklist(key, step)})
     assert response.status_code == 302, response.data.decode()[:3000]
     assert response.location.endswith("/inbox")
     return task
@@ -297,6 +298,10 @@ def test_inbox_tabs_counts_and_claim_in_place(app, services):
     penerima = login(app, "dpmk.penerima")
     first = start(penerima, DPMK, "Berita pertama")
     second = start(penerima, DPMK, "Berita kedua")
+    # the starter holds both first steps; given back to the group, the group tab counts them
+    assert re.search(r'data-tab="mine">.*?<span class="count"[^>]*>2</span>', penerima.get("/inbox").text, re.S)
+    for task_id in (first, second):
+        assert penerima.post(f"/tasks/{task_id}/unclaim").status_code == 302
     page = penerima.get("/inbox?tab=group")
     assert page.status_code == 200
     for label in ("Tugas saya", "Belum diambil (kelompok saya)", "Terlambat", "Selesai oleh saya"):
@@ -354,7 +359,8 @@ def test_step_page_shows_sop_text_requirements_and_form(app):
     task_id = start(client, DPMK)
     page = client.get(f"/tasks/{task_id}").text
     assert "Menerima Berita beserta bukti otentik" in page
-    assert "Persyaratan/Kelengkapan" in page and "Nomor urut (Buku Agenda)" in page
+    assert "Persyaratan/Kelengkapan" in page and "Press Release diberi disposisi/form" in page
+    assert "Nomor urut (Buku Agenda)" not in page  # the form asks for it; the checklist does not repeat it
     assert 'name="_persyaratan"' in page
     assert "Press Release sesuai dengan tata naskah dinas" in page  # the expected output
     assert 'name="nomor_agenda"' in page and 'type="date"' in page and "<select" in page
@@ -396,13 +402,13 @@ def test_draft_is_saved_and_shown_again(app, services):
     client = login(app, "dpmk.penerima")
     task_id = start(client, DPMK)
     response = client.post(f"/tasks/{task_id}", data={"action": "draft", "judul_berita": "Setengah jadi",
-                                                      "_persyaratan": ["Tanggal berita"]})
+                                                      "_persyaratan": ["Press Release diberi disposisi/form"]})
     assert response.status_code == 302
     with services.sessions() as session:
         draft = session.get(HumanTask, task_id).draft
-    assert draft["judul_berita"] == "Setengah jadi" and draft["_persyaratan"] == ["Tanggal berita"]
+    assert draft["judul_berita"] == "Setengah jadi" and draft["_persyaratan"] == ["Press Release diberi disposisi/form"]
     page = client.get(f"/tasks/{task_id}").text
-    assert 'value="Setengah jadi"' in page and 'value="Tanggal berita" checked' in page
+    assert 'value="Setengah jadi"' in page and 'value="Press Release diberi disposisi/form" checked' in page
     assert "Draf disimpan" in page
 
 
@@ -582,7 +588,17 @@ def test_pause_and_resume_the_clock_from_the_step_page(app, services, users):
 def test_notification_channels_are_chosen_on_the_profile_page(app, services, users):
     client = login(app, "dinsos.pengelola")
     page = client.get("/profile").get_data(as_text=True)
-    assert 'name="channels" value="webhook"' in page
+    # nothing configured here (no SMTP server, no webhook): neither is offered, so none fails unseen
+    assert 'name="channels" value="inapp" checked' in page
+    assert 'name="channels" value="email"' not in page and 'name="channels" value="webhook"' not in page
+    assert "belum diatur oleh administrator" in page
+    from engine.models import Office, OfficeWebhook
+    with services.sessions.begin() as s:
+        office = s.scalar(select(Office).where(Office.code == "dinsos"))
+        s.add(OfficeWebhook(office_id=office.id, url="https://hook.example.id/lajur", secret="rahasia-webhook-123",
+                            active=True))
+    page = client.get("/profile").get_data(as_text=True)
+    assert 'name="channels" value="webhook"' in page and 'name="channels" value="email"' not in page
     bad = client.post("/profile", data={"section": "channels", "channels": ["inapp", "webhook"], "email": "x@y.id"})
     assert bad.status_code == 422 and "wajib diisi untuk webhook" in bad.get_data(as_text=True)
     with services.sessions() as s:

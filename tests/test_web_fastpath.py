@@ -30,7 +30,7 @@ def _step2(app, services):
 
 def _step2_form(services, users, task_id):
     schema = services.runtime.task_detail(users["dpmk.kasubbag"], task_id)["schema"]
-    return {"action": "complete", **to_form(schema, STEP_DATA[(DPMK, "step2")])}
+    return {"action": "claim_complete", **to_form(schema, STEP_DATA[(DPMK, "step2")])}
 
 
 def test_reads_match_the_engine_queries(app, services, users):
@@ -96,8 +96,8 @@ def test_posts_without_following_the_redirect_keep_one_message(app, services, us
         sizes.append(len(client.get_cookie("lajur_session").value))
     assert sizes[0] == sizes[1] == sizes[2]
     page = client.get("/inbox").text
-    assert page.count("Langkah selesai. Terima kasih.") == 1
-    assert "Langkah selesai. Terima kasih." not in client.get("/inbox").text
+    assert page.count("Langkah selesai.") == 1
+    assert "Langkah selesai." not in client.get("/inbox").text
 
 
 def test_a_deactivated_user_is_signed_out_and_unknown_tasks_are_404(app, services, users):

@@ -13,6 +13,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from engine import offices
+from engine.notifications import failed_deliveries
 from engine.errors import FormInvalid, LajurError
 from engine.models import Office, User
 
@@ -48,7 +49,10 @@ def _page(code: str, error: str | None = None, status: int = 200):
             abort(403)
         data = dict(office=office, groups=offices.groups_with_members(db, code),
                     users=offices.office_users(db, office.id), sops=offices.sop_owners(db, office.id),
-                    all_offices=offices.list_offices(db) if current_user.has_role("admin") else [office])
+                    all_offices=offices.list_offices(db) if current_user.has_role("admin") else [office],
+                    failed=failed_deliveries(db, office.id, limit=20))
+        users_by_id = {u.id: u for u in data["users"]}
+        data["failed"] = [(d, users_by_id.get(d.recipient_id)) for d in data["failed"]]
     return render_template("admin/index.html", roles=offices.OFFICE_ROLES, error=error, **data), status
 
 

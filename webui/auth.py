@@ -174,8 +174,11 @@ def profile():
     from engine.accounts import CHANNELS, save_locale, save_notification_preferences
     from engine.errors import FormInvalid
     errors: dict = {}
+    from engine.notifications import offered_channels
+    with current_services().sessions() as db:
+        offered = offered_channels(db, current_services().settings, current_user.office_id)
     if request.method == "POST" and request.form.get("section") == "channels":
-        chosen = set(request.form.getlist("channels"))
+        chosen = set(request.form.getlist("channels")) & set(offered)  # a channel not configured is not chosen
         try:
             save_notification_preferences(current_services().sessions, current_user.id, chosen,
                                           request.form.get("email"), request.form.get("webhook_handle"))
@@ -199,5 +202,7 @@ def profile():
     if errors:
         prefs = {"channels": set(request.form.getlist("channels")), "email": request.form.get("email", ""),
                  "webhook_handle": request.form.get("webhook_handle", "")}
-    return render_template("auth/profile.html", locales=LOCALES, channels=CHANNELS, prefs=prefs,
+    prefs["channels"] &= set(offered)
+    return render_template("auth/profile.html", locales=LOCALES, channels=[c for c in CHANNELS if c in offered],
+                           missing=[c for c in CHANNELS if c not in offered], prefs=prefs,
                            errors=errors), (422 if errors else 200)

@@ -39,7 +39,9 @@ def _secure(response, mime: str = "image/jpeg"):
     response.headers["X-Content-Type-Options"] = "nosniff"
     # sandbox stops any active content; Chrome's PDF viewer refuses to run sandboxed, so not for PDF
     response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; media-src 'self'; " \
-        "style-src 'unsafe-inline'" + ("" if mime == "application/pdf" else "; sandbox")
+        "style-src 'unsafe-inline'; frame-ancestors 'self'" + ("" if mime == "application/pdf" else "; sandbox")
+    # a review page shows a PDF inline in a frame of this site (and only of this site)
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response
 

@@ -158,7 +158,9 @@ class Sla:
 
 
 def sla_status(state: str, due_at: datetime | None, completed_at: datetime | None = None,
-               paused: bool = False, now: datetime | None = None) -> Sla:
+               paused: bool = False, now: datetime | None = None, left_minutes: float | None = None) -> Sla:
+    """The badge of a step. `left_minutes`: working minutes left (engine.sla.working_left),
+    when the caller knows the office calendar; else the wall-clock time to the due time."""
     now = now or datetime.now(timezone.utc)
     due_at = aware(due_at)
     if state == "completed":
@@ -174,8 +176,8 @@ def sla_status(state: str, due_at: datetime | None, completed_at: datetime | Non
         return Sla("paused", "‖", _("Dijeda"))
     if due_at is None:
         return Sla("none", "·", _("Tanpa batas waktu"))
-    left = (due_at - now).total_seconds() / 60
-    if left < 0:
+    left = left_minutes if left_minutes is not None else (due_at - now).total_seconds() / 60
+    if left < 0 or (left == 0 and due_at <= now):
         return Sla("late", "!", _("Terlambat %(d)s", d=duration_words(left)))
     if left <= 15:
         return Sla("soon", "◔", _("Sisa %(d)s", d=duration_words(left)))

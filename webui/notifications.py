@@ -32,8 +32,11 @@ def index():
         rows = notifications.list_for_user(session, current_user.id, unread_only=unread_only, limit=PAGE + 1,
                                            offset=(page - 1) * PAGE)
         unread = notifications.unread_count(session, current_user.id)
+        failed = notifications.failed_of(session, [n.id for n in rows[:PAGE]])
+        recent_failed = notifications.recent_failures(session, current_user.id)
     return render_template("notifications/index.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page,
-                           unread=unread, unread_only=unread_only)
+                           unread=unread, unread_only=unread_only, failed=failed, recent_failed=recent_failed,
+                           message_text=notifications.message_text)
 
 
 @bp.post("/read")

@@ -13,12 +13,12 @@ from flask import (Blueprint, current_app, redirect, render_template, request, u
 from flask_login import current_user
 
 from engine import attachments as evidence
-from engine import access
+from engine import access, requirements, review, rework
 from engine.errors import Conflict, FormInvalid, NotFound
 from engine.pause_requests import clock_state
 from engine.queries import COUNT_CAP, task_row, user_names
 
-from . import current_services, flash, reads
+from . import current_services, flash, reads, step_view
 from .auth import login_required, safe_next
 from .forms import build_fields, coerce, file_fields, file_values, validate
 from .i18n import _, format_wib
@@ -26,7 +26,7 @@ from .inbox import counts_for, row_urls, tab_labels
 
 bp = Blueprint("tasks", __name__)
 
-CHECKLIST = "_persyaratan"
+CHECKLIST = requirements.KEY
 
 
 def step_schemas(version_id: int) -> tuple[dict, dict]:
@@ -66,9 +66,11 @@ def paraf_trail(history, steps: dict) -> list[dict]:
                 bpmn_id = key[len("paraf_"):]
                 decision = next((v for k, v in (done.data or {}).items()
                                  if k.startswith("persetujuan") and isinstance(v, str)), None)
+                # the reason is on the trail itself, next to its TIDAK (engine.rework.reason_of)
                 trail.append({"step": steps.get(bpmn_id, {}).get("name", bpmn_id),
                               "no": steps.get(bpmn_id, {}).get("no"), "name": value.get("name"),
-                              "user": value.get("user"), "at": _parse(value.get("at")), "decision": decision})
+                              "user": value.get("user"), "at": _parse(value.get("at")), "decision": decision,
+                              "reason": rework.reason_of({}, done.data) if decision == "TIDAK" else None})
     return trail
 
 
@@ -88,28 +90,32 @@ def _page(task_id: int, data: dict | None = None, errors: dict | None = None, st
     prefilled = False
     if data is None:
         data = {k: v for k, v in draft.items() if k != CHECKLIST} if task.state == "ready" else (task.data or {})
-        checklist = draft.get(CHECKLIST, [])
+        checklist = draft.get(CHECKLIST, []) if task.state == "ready" else (task.data or {}).get(CHECKLIST, [])
         if task.state == "ready" and not draft:
             # a step sent back (TIDAK) starts from what was submitted last time, not from an empty form;
             # an approval (paraf) step is decided afresh, so it never starts from the earlier decision
             previous = [h for h in history if h.bpmn_id == task.bpmn_id]
             if previous and not detail["step"].get("paraf"):
-                data = {k: v for k, v in (previous[-1].data or {}).items() if not is_paraf(k, v)}
+                data = {k: v for k, v in (previous[-1].data or {}).items()
+                        if not is_paraf(k, v) and not k.startswith("_")}
                 prefilled = True
     else:
         checklist = request.form.getlist(CHECKLIST)
     earlier: dict[str, list[str]] = {}
     shas = set(file_values(schema, data))
-    past = []
+
+    def schema_of_step(bpmn_id):
+        return forms.get(steps.get(bpmn_id, {}).get("form"), {})
+
     for done in history:
-        done_schema = forms.get(steps.get(done.bpmn_id, {}).get("form"), {})
+        done_schema = schema_of_step(done.bpmn_id)
         for name in file_fields(done_schema):
             if isinstance((done.data or {}).get(name), list):
                 earlier[name] = done.data[name]
         shas |= file_values(done_schema, done.data)
-        past.append({"task": done, "rows": describe(done_schema, done.data)})
     for values in earlier.values():
         shas.update(values)
+    rounds = step_view.rounds_view(history, detail["returns"], describe, schema_of_step)
     with services.sessions() as db:
         files = evidence.by_sha(db, None if current_user.has_role("admin") else current_user.office_id, shas)
         names = user_names(db, {task.assignee_id, task.completed_by_id} | {h.completed_by_id for h in history})
@@ -122,14 +128,25 @@ def _page(task_id: int, data: dict | None = None, errors: dict | None = None, st
     may_decide = task.state == "ready" and access.may_decide_pause(access.Actor.of_view(current_user.view), task.office_id)
     members = (services.runtime.lane_members(current_user.id, task_id)
                if task.state == "ready" and current_user.has_role("supervisor") else [])
+    now = datetime.now(timezone.utc)
+    returned = detail["returned"] if task.state == "ready" else None
+    # a decision step reads the work first: the latest round's steps, before the form
+    decision = review.is_decision(detail["step"], schema)
+    under_review = [s for s in rounds[-1]["steps"] if s["task"].bpmn_id != task.bpmn_id] if decision and rounds else []
     return render_template(
-        "tasks/detail.html", task=task, lane_members=members, step=detail["step"], sop_step=detail["sop_step"], sop=detail["sop"],
-        instance=detail["instance"], fields=fields, form_errors=(errors or {}).get("", []), files=files,
-        history=past, trail=paraf_trail(history, steps), may_act=may_act, in_lane=detail["may_act"], may_clock=may_clock,
-        holder=holder, names=names, prefilled=prefilled, pending_pause=pending_pause, last_resume=last_resume,
-        may_decide=may_decide,
-        done_rows=describe(schema, task.data) if task.state == "completed" else [], checklist=checklist, schema=schema, has_draft=bool(task.draft),
-        max_mb=current_app.config["LAJUR_MAX_UPLOAD_BYTES"] // (1024 * 1024), now=datetime.now(timezone.utc),
+        "tasks/detail.html", task=task, lane_members=members, step=detail["step"], sop_step=detail["sop_step"],
+        sop=detail["sop"], instance=detail["instance"], fields=fields, form_errors=(errors or {}).get("", []),
+        checklist_errors=(errors or {}).get(CHECKLIST, []), files=files, rounds=rounds, decision=decision,
+        under_review=under_review, round_no=len(detail["returns"]) + 1,
+        trail=paraf_trail(history, steps), may_act=may_act, in_lane=detail["may_act"], may_clock=may_clock,
+        holder=holder, names=names, prefilled=prefilled, returned=returned, pending_pause=pending_pause,
+        last_resume=last_resume, may_decide=may_decide,
+        returned_changes=step_view.returned_changes(task, history, schema, task.draft) if returned else None,
+        clock=step_view.clock(task, detail["office_calendar"], detail["pauses"], now),
+        requirements_required=requirements.required(detail["sop_step"]),
+        done_rows=describe(schema, task.data) if task.state == "completed" else [], checklist=checklist,
+        schema=schema, has_draft=bool(task.draft),
+        max_mb=current_app.config["LAJUR_MAX_UPLOAD_BYTES"] // (1024 * 1024), now=now,
     ), status
 
 
@@ -208,7 +225,10 @@ def submit(task_id: int):
     opened = None
     if not errors:
         try:
-            opened = runtime.complete(current_user.id, task_id, data)
+            # completing needs holding the step: "Ambil dan selesaikan" says so explicitly
+            opened = runtime.complete(current_user.id, task_id, data,
+                                      claim=request.form.get("action") == "claim_complete",
+                                      checklist=request.form.getlist(CHECKLIST))
         except (Conflict, NotFound):
             _discard_uploads(stored_ids)
             raise
@@ -221,8 +241,26 @@ def submit(task_id: int):
         flash(_("Langkah selesai dan tersimpan, tetapi SOP berhenti karena masalah pada proses (insiden #%(n)s). "
                 "Pemilik proses dan supervisor sudah diberi tahu.", n=opened.incident), "error")
         return redirect(url_for("inbox.index"))
-    flash(_("Langkah selesai. Terima kasih."), "info")
+    flash(where_it_went(opened), "info")
     return redirect(url_for("inbox.index"))
+
+
+def where_it_went(opened) -> str:
+    """The message after completing: which step comes next, in which lane, held by whom
+    (from what the engine's completion returned: engine.mirror.Opened, no extra read)."""
+    steps = getattr(opened, "steps", [])
+    if not steps:
+        return _("Langkah selesai. Semua langkah SOP ini sudah selesai.")
+    parts = []
+    for step in steps:
+        if step["holder_id"] == current_user.id:
+            parts.append(_("“%(s)s” (lajur %(l)s) sekarang di Kotak Tugas Anda", s=step["name"], l=step["lane"]))
+        elif step["holder_id"] is not None:
+            parts.append(_("“%(s)s” (lajur %(l)s) kepada %(n)s", s=step["name"], l=step["lane"],
+                           n=step["holder_name"] or "–"))
+        else:
+            parts.append(_("“%(s)s” ke kelompok lajur %(l)s, belum diambil", s=step["name"], l=step["lane"]))
+    return _("Langkah selesai. Diteruskan ke %(next)s.", next="; ".join(parts))
 
 
 def _check_files_of_office(schema: dict, data: dict, errors: dict[str, list[str]]) -> None:

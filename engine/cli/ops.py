@@ -29,13 +29,13 @@ def migrate(ctx):
 @click.pass_context
 def seed_demo_cmd(ctx):
     """Create the demo offices and users and deploy both SOPs."""
-    from ..demo import seed_demo
+    from ..demo import login_lines, seed_demo
     svc = services(ctx)
     with svc.sessions.begin() as session:
         logins = seed_demo(session, svc.runtime.store, svc.settings.data_dir / "demo-logins.json")
-    click.echo("demo logins (username / password):")
-    for name, password in logins.items():
-        click.echo(f"  {name:18} {password}")
+    click.echo("demo logins (username / password / who: office, role, lanes):")
+    for line in login_lines(logins):
+        click.echo(line)
 
 
 @main.command()

@@ -88,8 +88,10 @@ def reassign(ctx, username, task_id, to_username):
 @click.argument("username")
 @click.argument("task_id", type=int)
 @click.option("--data", "data_text", required=True, help="JSON object, or @file.json")
+@click.option("--claim", is_flag=True, help="claim the step first if nobody holds it (claim and complete)")
+@click.option("--check", "checklist", multiple=True, help="a Persyaratan item ticked (repeat for each)")
 @click.pass_context
-def complete(ctx, username, task_id, data_text):
+def complete(ctx, username, task_id, data_text, claim, checklist):
     """Complete a task with its form data (JSON)."""
     if data_text.startswith("@"):
         data_text = Path(data_text[1:]).read_text(encoding="utf-8")
@@ -98,7 +100,8 @@ def complete(ctx, username, task_id, data_text):
     except json.JSONDecodeError as exc:
         raise LajurError(f"--data is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     svc = services(ctx)
-    opened = svc.runtime.complete(user_id(svc, username), task_id, data)
+    opened = svc.runtime.complete(user_id(svc, username), task_id, data, claim=claim,
+                                  checklist=list(checklist) or None)
     if getattr(opened, "incident", None) is not None:
         report_incident(ctx, svc, _instance_of(svc, task_id), f"task {task_id} completed")
     click.echo(f"task {task_id} completed")

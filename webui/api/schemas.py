@@ -172,6 +172,11 @@ class TaskDetail(BaseModel):
 
 class CompleteBody(Strict):
     data: dict[str, Any] = Field(description="the form's data; validated against `form_schema`")
+    claim: bool = Field(False, description="the step is unclaimed: claim it and complete it in one go "
+                                           "(without it, completing an unclaimed step is refused with 409)")
+    checklist: list[Annotated[str, Field(max_length=500)]] | None = Field(
+        None, max_length=50, description="the Persyaratan items ticked (`sop_step.requirements`); all of them when "
+                                         "`sop_step.requirements_required`")
 
 
 class DraftBody(Strict):

@@ -136,7 +136,8 @@ def complete(task_id: int, json: CompleteBody):
     g.api_form_root = "data"
     if _refers_to_evidence(json.data):
         _check_evidence(task_id, json.data)
-    opened = services().runtime.complete(auth().user_id, task_id, json.data)
+    opened = services().runtime.complete(auth().user_id, task_id, json.data, claim=json.claim,
+                                         checklist=json.checklist)
     return Completed(opened=opened, incident=getattr(opened, "incident", None))
 
 

@@ -2,6 +2,7 @@
    The status text is an overlay too, so colour is never the only signal. */
 (function () {
   "use strict";
+  var READABLE = 0.8;
   function init() {
     var holder = document.getElementById("diagram");
     var dataEl = document.getElementById("diagram-data");
@@ -13,6 +14,21 @@
       var overlays = viewer.get("overlays");
       var registry = viewer.get("elementRegistry");
       canvas.zoom("fit-viewport", "auto");
+      // Fitting a wide SOP into the box drew it at about half size with unreadable labels: below
+      // a readable scale, draw it at full size (the box as tall as the diagram, within limits)
+      // and scroll to the current step; the diagram can be dragged to see the rest.
+      if (canvas.zoom() < READABLE) {
+        var inner = canvas.viewbox().inner;
+        holder.style.height = Math.max(320, Math.min(720, Math.round(inner.height + 80))) + "px";
+        canvas.resized();
+        canvas.zoom(1);
+        var current = data.marks.filter(function (m) { return m.current; })[0];
+        var target = current && registry.get(current.id);
+        var vb = canvas.viewbox();
+        var x = target ? target.x + target.width / 2 - vb.width / 2 : inner.x - 20;
+        canvas.viewbox({ x: Math.max(inner.x - 20, x), y: inner.y - 40, width: vb.width, height: vb.height });
+      }
+      holder.setAttribute("data-scale", String(Math.round(canvas.zoom() * 100) / 100));
       data.marks.forEach(function (m) {
         if (!registry.get(m.id)) { return; }
         canvas.addMarker(m.id, m.marker);
