@@ -24,6 +24,7 @@ The rules:
 - edit an SOP in the studio (see, save, publish its draft): a process owner of the office only.
 - the dashboard and every open step of the office: supervisors of the office; admins for
   any office or the whole regency.
+- the installation's status (heartbeats, tick lag, outbox): admins only.
 - an office's event webhooks: its office_admin, an admin, the console (`check_webhooks`).
 - the instance list: admins every office's instances, supervisors their office's, anyone
   else the instances they started or held or completed a step of.
@@ -286,6 +287,17 @@ def check_cancel_instance(actor: Actor, office_id: int) -> None:
     check_see(actor, office_id)
     if not (actor.has_role("supervisor") or actor.has_role("admin")):
         raise Forbidden("only a supervisor may cancel a process")
+
+def may_see_status(actor: Actor | None) -> bool:
+    """The installation's status page (heartbeats, tick lag, outbox): the regency's admins
+    (the console's `lajur status` is the operator's)."""
+    return actor is not None and actor.has_role("admin")
+
+
+def check_status(actor: Actor | None) -> None:
+    if not may_see_status(actor):
+        raise Forbidden("only an admin may see the installation's status")
+
 
 # ---- incidents --------------------------------------------------------------------------------
 

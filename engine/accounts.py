@@ -138,3 +138,27 @@ def set_notification_preferences(user: User, channels: set[str], email: str | No
         raise FormInvalid({"webhook_handle": ["wajib diisi untuk webhook / required for webhook reminders"]})
     user.notify_channels = ",".join(c for c in CHANNELS if c in channels)
     user.email, user.webhook_handle = email, handle
+
+
+# ---- services: each change in a transaction of its own on the caller's session factory --------
+# (the web hands its request's one connection, engine.db.OneConnection; views change no rows)
+
+def sign_out(sessions, user_id: int) -> None:
+    """Sign-out: every session of the user ends (end_sessions), in one transaction."""
+    with sessions.begin() as session:
+        end_sessions(session, user_id)
+
+
+def save_locale(sessions, user_id: int, locale: str, allowed) -> None:
+    """The user's language for pages and reminders (one of `allowed`)."""
+    if locale not in allowed:
+        raise LajurError(f"unknown language {locale!r}")
+    with sessions.begin() as session:
+        session.execute(update(User).where(User.id == user_id).values(locale=locale))
+
+
+def save_notification_preferences(sessions, user_id: int, channels: set[str], email: str | None,
+                                  webhook_handle: str | None) -> None:
+    """set_notification_preferences for the user, in one transaction (refused: nothing changes)."""
+    with sessions.begin() as session:
+        set_notification_preferences(session.get(User, user_id), channels, email, webhook_handle)

@@ -313,3 +313,19 @@ def prune(session: Session, data_dir: Path, now: datetime, grace: timedelta = PR
             _remove(session, Path(data_dir), attachment)
             removed += 1
     return removed
+
+
+# ---- services: each in a transaction of its own on the caller's session factory -------------------
+
+def store_upload(sessions, user_id: int, filename: str, stream: BinaryIO, data_dir: Path, **kwargs) -> Attachment:
+    """store() for an upload by `user_id`, committed at once (a completion refers to it by hash)."""
+    with sessions.begin() as session:
+        return store(session, session.get(User, user_id), filename, stream, data_dir, **kwargs)
+
+
+def discard_uploads(sessions, data_dir: Path, attachment_ids: list[int] | set[int]) -> int:
+    """discard() the given uploads (a completion that lost its race leaves none of its files)."""
+    if not attachment_ids:
+        return 0
+    with sessions.begin() as session:
+        return discard(session, data_dir, attachment_ids)

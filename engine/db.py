@@ -1,4 +1,5 @@
-"""Database engine and session factory.
+"""Database engine and session factories: the process's sessionmaker, and `OneConnection`
+(sessions on one connection with explicit transactions: a web request's, see webui/db.py).
 
 SQLite (the embedded default) gets WAL, a busy timeout and foreign keys so that several
 processes (web, worker, beat) can share one file. PostgreSQL connections keep their
@@ -7,10 +8,12 @@ prepared statements across rollbacks (a hook on psycopg internals, pinned: see b
 from __future__ import annotations
 
 import select
+from contextlib import contextmanager
 from datetime import datetime, timezone
+from typing import Iterator
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import sessionmaker, Session
 
@@ -120,3 +123,91 @@ def as_utc(dt: datetime | None) -> datetime | None:
     if dt is not None and dt.tzinfo is None:
         return dt.replace(tzinfo=timezone.utc)
     return dt
+
+
+class WriteOutsideTransaction(RuntimeError):
+    """ORM changes were flushed in a read Session of a `OneConnection`: writes belong in `begin()`."""
+
+
+class _ReadSession(Session):
+    """A read Session on a `OneConnection`: a change flushed here would commit statement by
+    statement (PostgreSQL reads run in autocommit) or be rolled back unseen, so it is refused."""
+
+    def flush(self, objects=None) -> None:
+        if self.new or self.dirty or self.deleted:
+            raise WriteOutsideTransaction("change rows in sessions.begin() (an engine service), not in a read session")
+        super().flush(objects)
+
+
+class OneConnection:
+    """A session factory (the part of `sessionmaker` the engine uses) over ONE connection.
+
+    A web request hands this to the engine services instead of the process's sessionmaker, so
+    the user lookup, the reads of the page and the engine's write all run on one pool checkout
+    (the pool's `checkout` event fires once per request: tests/test_one_connection.py). The
+    connection is checked out at the first use and returned by `close()` (webui/db.py calls it
+    when the request ends).
+
+    Transactions are explicit:
+    - **reads** (`connection()`, `sessions()`): on PostgreSQL the connection rests in autocommit,
+      so every read statement is its own READ COMMITTED snapshot (what a read transaction in
+      READ COMMITTED gives too) with no BEGIN/ROLLBACK round trips; on SQLite a transaction
+      takes the write lock at BEGIN (engine.db.make_engine), so a read Session's transaction
+      ends when it closes and callers of `connection()` end theirs after each block.
+    - **a write** (`sessions.begin()`): first ends whatever read transaction the connection
+      still has (a write never joins it silently), switches PostgreSQL out of autocommit, and
+      runs one Session in its own BEGIN .. COMMIT (ROLLBACK on an exception); then autocommit
+      again for the reads after it. A write inside a write is a programming error and raises.
+    """
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.autocommit_reads = engine.dialect.name == "postgresql"
+        self._conn: Connection | None = None
+        self._writing = False
+
+    @property
+    def checked_out(self) -> bool:
+        return self._conn is not None
+
+    def connection(self) -> Connection:
+        """The connection (checked out now if it is not yet), ready for reads."""
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            if conn is not None:
+                conn.close()
+            conn = self._conn = self.engine.connect()
+            if self.autocommit_reads:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
+
+    def __call__(self, **_kw) -> Session:
+        """A read Session (use as `with sessions() as s:`); it refuses to flush changes."""
+        return _ReadSession(bind=self.connection(), expire_on_commit=False)
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:
+        """One write transaction on the connection: `with sessions.begin() as s:` commits at the end."""
+        if self._writing:
+            raise RuntimeError("a write transaction is already open on this connection")
+        conn = self.connection()
+        if conn.in_transaction():
+            conn.rollback()  # a read's transaction ends before the write begins
+        if self.autocommit_reads:
+            conn.execution_options(isolation_level=self.engine.dialect.default_isolation_level)
+        self._writing = True
+        try:
+            with Session(bind=conn, expire_on_commit=False) as session, session.begin():
+                yield session
+        finally:
+            self._writing = False
+            if self.autocommit_reads and not (conn.closed or conn.invalidated):
+                if conn.in_transaction():
+                    conn.rollback()
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    def close(self) -> None:
+        """Return the connection to the pool (rolling back anything left open)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()

@@ -15,14 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from .config import Settings
 from .db import as_utc
-from .models import Delivery, ProcessHeartbeat
+from .models import Deadline, Delivery, ProcessHeartbeat
 
 STALE_BEATS = 3
 FORGET_AFTER = timedelta(hours=1)  # a process silent this long is gone, not stalled
@@ -93,6 +93,48 @@ def outbox_depth(conn: Connection) -> dict[str, int]:
     return {"pending": 0, "sending": 0, "failed": 0, **dict(rows)}
 
 
+_OLDEST_DUE = select(func.min(Deadline.due_at)).where(Deadline.status == "pending", Deadline.due_at <= bindparam("now"))
+
+
+def tick_lag(conn: Connection, now: datetime) -> float:
+    """Seconds the oldest due reminder deadline has waited unfired (0 when none is due)."""
+    oldest = as_utc(conn.execute(_OLDEST_DUE, {"now": now}).scalar())
+    return max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+
+
+@dataclass(frozen=True)
+class Status:
+    """The installation's health as `lajur status`, the administrators' status page and the
+    metrics endpoint show it: one reading, so they never disagree."""
+
+    beats: list[Beat]
+    tick_lag: float         # seconds
+    outbox: dict[str, int]  # pending, sending, failed
+    problems: list[str]
+
+    @property
+    def outbox_depth(self) -> int:
+        return self.outbox["pending"] + self.outbox["sending"]
+
+    @property
+    def failed(self) -> int:
+        return self.outbox["failed"]
+
+    @property
+    def never_ticked(self) -> bool:
+        return not any((b.kind, b.name) == TICK for b in self.beats)
+
+
+def status(conn: Connection, settings: Settings, now: datetime) -> Status:
+    """Read every heartbeat, the tick lag and the outbox; name what is wrong (a silent tick
+    or process, or a tick that never ran)."""
+    beats = read(conn, settings, now)
+    found = Status(beats, tick_lag(conn, now), outbox_depth(conn), list(problems(beats).values()))
+    if found.never_ticked:
+        found.problems.insert(0, "the deadline tick has never run (is a worker and a beat running?)")
+    return found
+
+
 @dataclass
 class Watch:
     """One process's view of the others: which problems it has already warned about."""
@@ -111,16 +153,13 @@ class Watch:
 
 
 def report(conn: Connection, settings: Settings, now: datetime) -> tuple[list[str], list[str]]:
-    """`lajur status`: one line per heartbeat and one for the outbox; and what is wrong (a
-    silent tick or process, or a tick that never ran)."""
-    beats = read(conn, settings, now)
+    """`lajur status`: one line per heartbeat, one for the tick lag and one for the outbox; and
+    what is wrong (see status())."""
+    found = status(conn, settings, now)
     lines = []
-    for b in beats:
+    for b in found.beats:
         info = " ".join(f"{k}={v}" for k, v in (b.info or {}).items())
         lines.append(f"{b.kind:6} {b.name:40} seen {b.age:7.1f} s ago  {'STALE' if b.stale else 'ok':5}  {info}")
-    depth = outbox_depth(conn)
-    lines.append("outbox: " + ", ".join(f"{k} {v}" for k, v in depth.items()))
-    wrong = list(problems(beats).values())
-    if not any((b.kind, b.name) == TICK for b in beats):
-        wrong.insert(0, "the deadline tick has never run (is a worker and a beat running?)")
-    return lines, wrong
+    lines.append(f"tick lag: {found.tick_lag:.1f} s")
+    lines.append("outbox: " + ", ".join(f"{k} {v}" for k, v in found.outbox.items()))
+    return lines, found.problems

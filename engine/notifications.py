@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from .errors import NotFound
 from .models import Delivery, Notification, WebhookSubscription
 
 
@@ -47,6 +48,16 @@ def mark_read(session: Session, user_id: int, notification_ids: list[int] | None
     result = session.execute(q.values(read_at=now or datetime.now(timezone.utc))
                              .execution_options(synchronize_session=False))
     return result.rowcount
+
+
+def mark_read_owned(sessions, user_id: int, notification_ids: list[int] | None) -> int:
+    """Mark read the user's own notifications (all unread ones when no ids are given), in one
+    transaction. An id that is not the user's own refuses the whole change (NotFound), without
+    telling whether it exists."""
+    with sessions.begin() as session:
+        if notification_ids and owned_ids(session, user_id, notification_ids) != set(notification_ids):
+            raise NotFound("no such notification")
+        return mark_read(session, user_id, notification_ids or None)
 
 
 def failed_deliveries(session: Session, office_id: int | None = None, limit: int = 100) -> list[Delivery]:

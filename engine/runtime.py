@@ -22,6 +22,7 @@ things (specs per deployed version, workflows keyed by `lock_version`).
 """
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -45,6 +46,13 @@ class Runtime:
         self.calendars = CalendarCache()
         self.instances = InstanceStore(workflow_cache_size, allow_scripts)
         self.store = self.instances.serializer  # the WorkflowStore (deploy and seeding use it)
+
+    def bound(self, sessions) -> "Runtime":
+        """This service on another session factory (a web request's one connection,
+        engine.db.OneConnection), sharing the clock and every cache with this one."""
+        clone = copy.copy(self)
+        clone.sessions = sessions
+        return clone
 
     def now(self) -> datetime:
         """The clock in UTC: everything is stored in UTC (SQLite keeps no offset)."""

@@ -125,3 +125,16 @@ def create_service_account(session: Session, office: Office, username: str, full
 def may_manage_service_accounts(user: User, office_id: int) -> bool:
     """An office's administrator: the regency admin, or a supervisor of that office."""
     return user.has_role("admin") or (user.has_role("supervisor") and user.office_id == office_id)
+
+
+# ---- services: each in a transaction of its own on the caller's session factory -------------------
+
+def issue_token(sessions, owner_id: int, name: str, scope: str, days: int, now: datetime) -> str:
+    """create_token for `owner_id`, committed; returns the token (shown once)."""
+    with sessions.begin() as session:
+        return create_token(session, session.get(User, owner_id), name, scope, days, now)[1]
+
+
+def revoke(sessions, user_id: int, token_id: int, now: datetime) -> None:
+    with sessions.begin() as session:
+        revoke_token(session, user_id, token_id, now)

@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import flask
-from flask import Flask, current_app, session
+from flask import Flask, current_app, has_request_context, session
 
 from engine.config import Settings
 from engine.services import Services
@@ -23,7 +23,11 @@ DEFAULT_MAX_UPLOAD = 50 * 1024 * 1024
 
 
 def current_services() -> Services:
-    """The engine Services of the running app."""
+    """The engine Services of the running app; in a request, bound to the request's one
+    connection (webui/db.py), so every session and engine service of the request uses it."""
+    if has_request_context():
+        from .db import request_services
+        return request_services()
     return current_app.extensions["lajur"]
 
 
@@ -80,10 +84,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["lajur"] = services
     app.jinja_env.globals["current_app"] = current_app  # base.html asks which optional blueprints exist
 
-    from . import auth, errors, files, guards, i18n, inbox, instances, metrics, reads, start, tasks
+    from . import auth, db, errors, files, guards, i18n, inbox, instances, metrics, start, tasks
     guards.register_converters(app)
     guards.init_app(app)  # first: its body limits must apply before CSRF reads the form
-    reads.init_app(app)
+    db.init_app(app)
     metrics.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)

@@ -21,7 +21,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_login import login_required as _flask_login_required
 
 from engine import throttle
-from engine.accounts import end_sessions
+from engine.accounts import sign_out
 from engine.models import User
 from engine.queries import UserView
 
@@ -161,8 +161,7 @@ def _login_refused(username: str, message: str):
 @bp.post("/logout")
 def logout():
     if current_user.is_authenticated:
-        with current_services().sessions.begin() as db:
-            end_sessions(db, current_user.id)
+        sign_out(current_services().sessions, current_user.id)
     logout_user()
     session.clear()
     flash(_("Anda sudah keluar."), "info")
@@ -172,7 +171,7 @@ def logout():
 @bp.route("/profile", methods=["GET", "POST"])
 @login_required
 def profile():
-    from engine.accounts import CHANNELS, set_notification_preferences
+    from engine.accounts import CHANNELS, save_locale, save_notification_preferences
     from engine.errors import FormInvalid
     errors: dict = {}
     from engine.notifications import offered_channels
@@ -181,9 +180,8 @@ def profile():
     if request.method == "POST" and request.form.get("section") == "channels":
         chosen = set(request.form.getlist("channels")) & set(offered)  # a channel not configured is not chosen
         try:
-            with current_services().sessions.begin() as db:
-                set_notification_preferences(db.get(User, current_user.id), chosen, request.form.get("email"),
-                                             request.form.get("webhook_handle"))
+            save_notification_preferences(current_services().sessions, current_user.id, chosen,
+                                          request.form.get("email"), request.form.get("webhook_handle"))
         except FormInvalid as exc:
             errors = exc.errors
         else:
@@ -193,8 +191,7 @@ def profile():
         locale = request.form.get("locale")
         if locale not in LOCALES:
             abort(400)
-        with current_services().sessions.begin() as db:
-            db.get(User, current_user.id).locale = locale
+        save_locale(current_services().sessions, current_user.id, locale, LOCALES)
         g.lajur_locale = locale
         flash(_("Bahasa disimpan."), "info")
         return redirect(url_for("auth.profile"))

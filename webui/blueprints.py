@@ -14,6 +14,7 @@ BLUEPRINTS.append("webui.api:bp")
 BLUEPRINTS.append("webui.tokens:bp")
 BLUEPRINTS.append("webui.registers:bp")
 
+BLUEPRINTS.append("webui.status:bp")
 BLUEPRINTS.append("webui.instance_list:bp")
 BLUEPRINTS.append("webui.pauses:bp")
 BLUEPRINTS.append("webui.processes:bp")

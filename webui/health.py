@@ -12,6 +12,7 @@ from kombu import Connection
 from sqlalchemy import text
 
 from . import current_services
+from .db import get_db
 
 bp = Blueprint("health", __name__)
 
@@ -20,8 +21,7 @@ TIMEOUT = 2.0  # seconds per dependency
 
 def _database() -> str | None:
     try:
-        with current_services().engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        get_db().connection().execute(text("SELECT 1"))  # the request's one connection (webui/db.py)
         return None
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         return f"database: {exc.__class__.__name__}"

@@ -26,10 +26,9 @@ from datetime import datetime, timezone
 from flask import Flask, Response, abort, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import inspect, text
 
-from engine.db import as_utc
-from engine.models import Deadline, Delivery
+from engine import heartbeat
 
 LOOPBACK = {"127.0.0.1", "::1"}
 FORWARDED = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
@@ -63,14 +62,10 @@ class DatabaseCollector:
 
     def collect(self):
         now = datetime.now(timezone.utc)
-        with self.engine.connect() as conn:
-            oldest = conn.execute(select(func.min(Deadline.due_at)).where(Deadline.status == "pending",
-                                                                          Deadline.due_at <= now)).scalar()
-            by_status = dict(conn.execute(select(Delivery.status, func.count()).where(
-                Delivery.status.in_(("pending", "sending", "failed"))).group_by(Delivery.status)).all())
+        with self.engine.connect() as conn:  # the figures of `lajur status` and the status page (engine.heartbeat)
+            lag = heartbeat.tick_lag(conn, now)
+            by_status = heartbeat.outbox_depth(conn)
             incidents = open_incidents(conn)
-        oldest = as_utc(oldest)
-        lag = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
         yield GaugeMetricFamily("lajur_tick_lag_seconds", "How long the oldest due reminder has waited unfired",
                                 value=lag)
         yield GaugeMetricFamily("lajur_outbox_depth", "Deliveries waiting to be sent or being sent",

@@ -51,8 +51,5 @@ def mark_read():
     if any(not i.isdigit() or len(i) > 19 or int(i) > MAX_ID for i in raw):
         abort(404)
     ids = sorted({int(i) for i in raw})
-    with current_services().sessions.begin() as session:
-        if ids and notifications.owned_ids(session, current_user.id, ids) != set(ids):
-            abort(404)
-        notifications.mark_read(session, current_user.id, ids or None)
+    notifications.mark_read_owned(current_services().sessions, current_user.id, ids)
     return redirect(safe_next(request.form.get("next")) or url_for("notifications.index"))

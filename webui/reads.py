@@ -7,11 +7,11 @@ ROLLBACK, and building the statement and its cache key anew: ~0.7 ms of CPU for 
 one-row user lookup, ~0.9 ms for the tab counts.
 
 Here each statement is built once (module constants with bind parameters, so SQLAlchemy
-compiles it once) and runs on the request's read connection: checked out at the first
-read, in autocommit on PostgreSQL (every read is one statement, so no BEGIN/ROLLBACK
-round trips), and returned to the pool when the request ends. On SQLite a transaction
-takes the write lock at BEGIN (engine.db), so there each block's transaction is ended
-at once and nothing is held while the engine writes.
+compiles it once) and runs on the request's one connection (webui/db.py), the same one the
+views and the engine services use: in autocommit on PostgreSQL (every read is one
+statement, so no BEGIN/ROLLBACK round trips). On SQLite a transaction takes the write lock
+at BEGIN (engine.db), so there each block's transaction is ended at once and nothing is
+held while the engine writes.
 
 The statements and their rules are engine.queries' (user_view, user_view_with_head,
 task_head, inbox_counts) and engine.notifications.unread_count; this module only decides
@@ -23,45 +23,28 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Iterator
 
-from flask import current_app, g, has_request_context, request
+from flask import g, has_request_context, request
 from sqlalchemy.engine import Connection
 
 from engine import notifications, queries
 from engine.queries import COUNT_CAP, TaskHead, UserView
+
+from .db import get_db
 
 # Views that check the task's head right after loading the user (a step form post): the user
 # loader reads both at once (see user_view).
 HEAD_WITH_USER = frozenset({"tasks.submit"})
 
 
-def init_app(app) -> None:
-    services = app.extensions["lajur"]
-    engine = services.engine
-    autocommit = engine.dialect.name == "postgresql"
-    app.extensions["lajur_reads"] = (engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit else engine,
-                                     autocommit)
-    app.teardown_request(_release)
-    app.teardown_appcontext(_release)
-
-
-def _release(_exc=None) -> None:
-    g.pop("_lajur_head", None)
-    conn = g.pop("_lajur_reads", None)
-    if conn is not None:
-        conn.close()
-
-
 @contextmanager
 def connection() -> Iterator[Connection]:
-    """The request's read connection (checked out on first use, returned when the request ends)."""
-    engine, autocommit = current_app.extensions["lajur_reads"]
-    conn = g.get("_lajur_reads")
-    if conn is None:
-        conn = g._lajur_reads = engine.connect()
+    """The request's connection (webui/db.py), for one block of reads."""
+    db = get_db()
+    conn = db.connection()
     try:
         yield conn
     finally:
-        if not autocommit and conn.in_transaction():
+        if not db.autocommit_reads and conn.in_transaction():
             conn.rollback()
 
 

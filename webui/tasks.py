@@ -15,7 +15,6 @@ from flask_login import current_user
 from engine import attachments as evidence
 from engine import access, requirements, review, rework
 from engine.errors import Conflict, FormInvalid, NotFound
-from engine.models import User
 from engine.pause_requests import clock_state
 from engine.queries import COUNT_CAP, task_row, user_names
 
@@ -184,13 +183,11 @@ def _store_uploads(schema: dict, errors: dict[str, list[str]], head, stored_ids:
         accept = set(schema["properties"][name].get("x-lajur-accept") or []) or None
         for upload in files:
             try:
-                with services.sessions.begin() as db:
-                    user = db.get(User, current_user.id)
-                    stored = evidence.store(db, user, upload.filename, upload.stream, services.settings.data_dir,
-                                            max_bytes=limit, allowed=accept, human_task_id=head.id,
-                                            instance_id=head.instance_id)
-                    uploaded.setdefault(name, []).append(stored.sha256)
-                    stored_ids.append(stored.id)
+                stored = evidence.store_upload(services.sessions, current_user.id, upload.filename, upload.stream,
+                                               services.settings.data_dir, max_bytes=limit, allowed=accept,
+                                               human_task_id=head.id, instance_id=head.instance_id)
+                uploaded.setdefault(name, []).append(stored.sha256)
+                stored_ids.append(stored.id)
             except evidence.FileRejected as exc:
                 errors.setdefault(name, []).append(str(exc))
     return uploaded
@@ -198,10 +195,8 @@ def _store_uploads(schema: dict, errors: dict[str, list[str]], head, stored_ids:
 
 def _discard_uploads(stored_ids: list[int]) -> None:
     """A completion that lost its race leaves none of its new files behind."""
-    if stored_ids:
-        services = current_services()
-        with services.sessions.begin() as db:
-            evidence.discard(db, services.settings.data_dir, stored_ids)
+    services = current_services()
+    evidence.discard_uploads(services.sessions, services.settings.data_dir, stored_ids)
 
 
 @bp.post("/tasks/<int:task_id>")

@@ -67,10 +67,8 @@ def index():
 def create():
     owner = _owner(_form_int("user_id"))
     try:
-        with current_services().sessions.begin() as db:
-            _row, secret = tokens.create_token(db, db.get(User, owner), request.form.get("name", ""),
-                                               request.form.get("scope", ""),
-                                               _form_int("days") or 0, datetime.now(timezone.utc))
+        secret = tokens.issue_token(current_services().sessions, owner, request.form.get("name", ""),
+                                    request.form.get("scope", ""), _form_int("days") or 0, datetime.now(timezone.utc))
     except FormInvalid as exc:
         return _page(errors=exc.errors, status=422)
     return _page(new_token=secret)  # shown this once; never stored in the clear
@@ -80,7 +78,6 @@ def create():
 @login_required
 def revoke(token_id: int):
     owner = _owner(_form_int("user_id"))
-    with current_services().sessions.begin() as db:
-        tokens.revoke_token(db, owner, token_id, datetime.now(timezone.utc))
+    tokens.revoke(current_services().sessions, owner, token_id, datetime.now(timezone.utc))
     flash(_("Token dicabut; aplikasi yang memakainya tidak bisa masuk lagi."), "info")
     return redirect(url_for("tokens.index"))

@@ -4,18 +4,18 @@
   "Sending due task lajur-tick"; the worker: "received", "succeeded"), which made beat's log
   grow 180 KB in 11 minutes of an idle installation. Those lines are dropped unless the
   logger is set to DEBUG; a tick that did something is logged by workers/tasks.py itself.
-- `LAJUR_LOG_FORMAT=json`: every line is one JSON object (python-json-logger), with the
-  time, level, logger name and message, for a log shipper.
+- `LAJUR_LOG_FORMAT=json`: every line is one JSON object (engine/logformat.py, shared with
+  the web process), with the time, level, logger name and message, for a log shipper.
 
 `install()` connects both to Celery's `after_setup_logger` / `after_setup_task_logger` signals.
 """
 from __future__ import annotations
 
 import logging
-import os
 
 from celery.signals import after_setup_logger, after_setup_task_logger
-from pythonjsonlogger.json import JsonFormatter
+
+from engine.logformat import json_formatter, wants_json  # the one format, the web's too
 
 TICK_NAMES = ("workers.tasks.tick", "lajur-tick")
 # the loggers that write a line per tick at INFO (celery/beat.py, celery/worker/strategy.py, celery/app/trace.py)
@@ -32,16 +32,6 @@ class QuietTicks(logging.Filter):
         if not any(name in message for name in TICK_NAMES):
             return True
         return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
-
-
-def json_formatter() -> logging.Formatter:
-    return JsonFormatter("{asctime}{levelname}{name}{processName}{message}", style="{",
-                         rename_fields={"asctime": "time", "levelname": "level", "name": "logger",
-                                        "processName": "process"})
-
-
-def wants_json() -> bool:
-    return os.environ.get("LAJUR_LOG_FORMAT", "").strip().lower() == "json"
 
 
 def _use_json(logger: logging.Logger) -> None:

@@ -303,7 +303,8 @@ def ensure_rollup(session: Session, filters: Filters, now: datetime,
                   offices: Iterable[int] | None = None) -> dict[str, int]:
     """Build the blocks the period of `filters` needs and lacks (the lazy path of the queries).
 
-    In a transaction of its own, committed, so every later request reuses it; only on SQLite
+    In a transaction of its own, committed, so every later request reuses it (on a web
+    request's one connection when the session is bound to it); only on SQLite
     when the caller's session already holds a transaction (SQLite has one writer: a second
     connection would wait for the caller) it writes in the caller's transaction."""
     pg = is_pg(session)
@@ -312,6 +313,12 @@ def ensure_rollup(session: Session, filters: Filters, now: datetime,
         zones = office_zones(conn, sorted(offices) if offices is not None else _scope_offices(conn, filters))
         return _build(conn, final_spans(conn, zones, filters.start, filters.end, now), zones, pg)
 
+    bind = session.get_bind()
+    if pg and isinstance(bind, Connection) and bind.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        # a web request's one connection (engine.db.OneConnection) reads in autocommit: the build
+        # is its own BEGIN .. COMMIT on that connection (psycopg's transaction block), no second checkout
+        with bind.connection.driver_connection.transaction():
+            return run(bind)
     if pg or not session.in_transaction():
         with _engine_of(session).begin() as conn:
             return run(conn)

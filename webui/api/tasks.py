@@ -175,9 +175,7 @@ def upload_evidence(task_id: int, form: EvidenceForm):
         raise FormInvalid({"file": ["send the file as multipart/form-data part 'file' with a file name"]})
     accept = set(schema["properties"][form.field].get("x-lajur-accept") or []) or None
     svc = services()
-    with svc.sessions.begin() as db:
-        stored = evidence.store(db, db.get(User, auth().user_id), secure_filename(upload.filename) or "berkas",
-                                upload.stream, svc.settings.data_dir,
-                                max_bytes=current_app.config["LAJUR_MAX_UPLOAD_BYTES"], allowed=accept)
-        body = Evidence(sha256=stored.sha256, mime=stored.mime, size=stored.size, name=stored.original_name)
-    return body, 201
+    stored = evidence.store_upload(svc.sessions, auth().user_id, secure_filename(upload.filename) or "berkas",
+                                   upload.stream, svc.settings.data_dir,
+                                   max_bytes=current_app.config["LAJUR_MAX_UPLOAD_BYTES"], allowed=accept)
+    return Evidence(sha256=stored.sha256, mime=stored.mime, size=stored.size, name=stored.original_name), 201
