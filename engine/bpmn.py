@@ -25,7 +25,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
 
 from .calendar import parse_iso_minutes
 from .config import DeployLimits
-from .errors import DeployError
+from .errors import DeployError, DeployProblems
 from . import classification
 from .expressions import ExpressionError, check
 from .flowgraph import FlowGraph
@@ -121,7 +121,11 @@ def _properties(node) -> dict[str, str]:
 
 
 def load_process_folder(folder: str | Path, limits: DeployLimits | None = None) -> ProcessPackage:
-    """Read and validate everything in `folder`; raise DeployError at the first problem."""
+    """Read and validate everything in `folder`.
+
+    A file that cannot be read at all (missing, too big, not JSON, not XML) stops the check at
+    once; otherwise every independent problem is collected and raised together as DeployProblems
+    (which reads as the first: deploy refuses in one line, the studio marks them all)."""
     limits = limits or DeployLimits()
     folder = Path(folder)
     bpmn_path, sop_path = folder / BPMN_FILE, folder / SOP_FILE
@@ -139,7 +143,24 @@ def load_process_folder(folder: str | Path, limits: DeployLimits | None = None) 
         sop = json.loads(sop_text)
     except json.JSONDecodeError as exc:
         raise DeployError(f"invalid JSON: {exc.msg}", file=rel(sop_path), line=exc.lineno) from None
-    check_card(sop, sop_text, rel(sop_path))
+    card_problems = []
+    try:
+        check_card(sop, sop_text, rel(sop_path))
+    except DeployError as exc:
+        if not isinstance(sop, dict):  # nothing else can be read from a card that is not an object
+            raise
+        card_problems.append(exc)
+    try:
+        return _read_bpmn(folder, bpmn_path, sop, sop_text, rel, limits, card_problems)
+    except DeployProblems:
+        raise
+    except DeployError as exc:  # the BPMN cannot be read: still name the card's problems first
+        if card_problems:
+            raise DeployProblems(card_problems + [exc]) from None
+        raise
+
+
+def _read_bpmn(folder, bpmn_path, sop, sop_text, rel, limits, card_problems) -> ProcessPackage:
     raw = bpmn_path.read_bytes()
     match = _DOCTYPE.search(raw)
     if match:
@@ -150,7 +171,7 @@ def load_process_folder(folder: str | Path, limits: DeployLimits | None = None) 
     except UnicodeDecodeError as exc:
         raise DeployError("the file is not UTF-8 text", file=rel(bpmn_path),
                           line=raw[:exc.start].count(b"\n") + 1) from None
-    return validate_package(folder, bpmn_xml, sop, rel(bpmn_path), limits, sop_text)
+    return validate_package(folder, bpmn_xml, sop, rel(bpmn_path), limits, sop_text, card_problems)
 
 
 def _parse_xml(bpmn_xml: str, file: str):
@@ -323,12 +344,12 @@ def _register_property(props: dict, form: dict, fail) -> dict | None:
     return spec
 
 
-def _check_expressions(process, graph: FlowGraph, steps: dict, forms: dict, file: str) -> None:
+def _check_expressions(process, graph: FlowGraph, fields_of: dict | None, file: str, report) -> None:
     """Every condition and timer in the restricted language; every name a condition reads is a
-    field filled on every path before its gateway, or an engine variable."""
-    fields_of = {tid: form_fields(forms[s["form"]]) | ({f"paraf_{tid}"} if s["paraf"] else set())
-                 | ({s["register"]["field"]} if s.get("register") else set()) for tid, s in steps.items()}
-    before = graph.fields_on_every_path(fields_of)
+    field filled on every path before its gateway, or an engine variable. `fields_of` (step id ->
+    the fields it fills) is None when a step's fields are unknown (its form could not be read): then
+    names are not checked, so a broken step is not also reported as a missing field elsewhere."""
+    before = graph.fields_on_every_path(fields_of) if fields_of is not None else None
     for flow in graph.flows:
         if flow.condition is None:
             continue
@@ -337,15 +358,18 @@ def _check_expressions(process, graph: FlowGraph, steps: dict, forms: dict, file
         try:
             names = check(flow.condition)
         except ExpressionError as exc:
-            raise DeployError(f"condition {flow.condition!r}: {exc}", file=file, element_id=flow.id,
-                              line=line + exc.line - 1) from None
+            report(DeployError(f"condition {flow.condition!r}: {exc}", file=file, element_id=flow.id,
+                               line=line + exc.line - 1))
+            continue
+        if before is None:
+            continue
         known = before.get(flow.source, set())
-        for name in sorted(names - known):
+        for name in sorted(names - known)[:1]:  # one problem per flow
             anywhere = any(name in f for f in fields_of.values())
             why = ("is not filled on every path before the gateway" if anywhere
                    else "is not a field of any form of this process")
-            raise DeployError(f"condition {flow.condition!r}: {name!r} {why}; the instance would stop at "
-                              f"{flow.source!r}", file=file, element_id=flow.id, line=line)
+            report(DeployError(f"condition {flow.condition!r}: {name!r} {why}; the instance would stop at "
+                               f"{flow.source!r}", file=file, element_id=flow.id, line=line))
     # timers, and the other places BPMN holds an expression (multi-instance, message payloads)
     others = [(f"{{{BPMN_NS}}}{k}", 2) for k in ("timeDuration", "timeDate", "timeCycle")]
     others += [(f"{{{BPMN_NS}}}{k}", 2) for k in ("loopCardinality", "completionCondition")]
@@ -360,24 +384,25 @@ def _check_expressions(process, graph: FlowGraph, steps: dict, forms: dict, file
                 check(normalise_timer_expression(text))
             except ExpressionError as exc:
                 kind = tag.rsplit("}", 1)[-1]
-                raise DeployError(f"{kind} {text!r}: {exc}", file=file, element_id=owner.get("id") or "",
-                                  line=el.sourceline + exc.line - 1) from None
+                report(DeployError(f"{kind} {text!r}: {exc}", file=file, element_id=owner.get("id") or "",
+                                   line=el.sourceline + exc.line - 1))
 
 
-def _check_scripts(process, file: str, limits: DeployLimits) -> None:
+def _check_scripts(process, file: str, limits: DeployLimits, report) -> None:
     scripts = [(s.getparent(), s) for s in process.iter(f"{{{BPMN_NS}}}script")]
     scripts += [(s.getparent().getparent(), s) for tag in ("preScript", "postScript")
                 for s in process.iter(f"{{{SPIFF_NS}}}{tag}")]
     for task, script in scripts:
         if not limits.allow_scripts:
-            raise DeployError("scripts are code and are disabled on this installation (the system administrator "
+            report(DeployError("scripts are code and are disabled on this installation (the system administrator "
                               "may enable them: LAJUR_ALLOW_SCRIPTS=1); use a condition or a form field instead",
-                              file=file, element_id=task.get("id") or "", line=script.sourceline)
+                               file=file, element_id=task.get("id") or "", line=script.sourceline))
+            continue
         try:
             compile(script.text or "", "script", "exec")
         except SyntaxError as exc:
-            raise DeployError(f"script is not valid Python: {exc.msg}", file=file, element_id=task.get("id") or "",
-                              line=script.sourceline + (exc.lineno or 1) - 1) from None
+            report(DeployError(f"script is not valid Python: {exc.msg}", file=file, element_id=task.get("id") or "",
+                               line=script.sourceline + (exc.lineno or 1) - 1))
 
 
 def version_facts(graph: FlowGraph, steps: dict) -> dict:
@@ -403,9 +428,31 @@ def facts_from_xml(bpmn_xml: str, process_id: str, steps: dict) -> dict:
     return version_facts(graph_of(bpmn_xml, process_id), steps)
 
 
+def _fill_fields(fields_of: dict, tid: str, step: dict | None, props: dict, forms: dict) -> dict | None:
+    """Add the fields step `tid` fills (its form, its paraf, its register number); None when they
+    cannot be known because the step's form could not be read."""
+    if step is not None:
+        fields_of[tid] = (form_fields(forms[step["form"]]) | ({f"paraf_{tid}"} if step["paraf"] else set())
+                          | ({step["register"]["field"]} if step.get("register") else set()))
+        return fields_of
+    form = forms.get(props.get("formJsonSchemaFilename") or "")
+    if form is None or props.get("register", "").strip():
+        return None
+    fields_of[tid] = form_fields(form) | {f"paraf_{tid}"}  # a broken step: assume the most it could fill
+    return fields_of
+
+
 def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: DeployLimits | None = None,
-                     sop_text: str = "") -> ProcessPackage:
+                     sop_text: str = "", card_problems: list | None = None) -> ProcessPackage:
+    """Check a read folder; raise DeployProblems with every independent problem found.
+
+    XML that cannot be parsed, or a document SpiffWorkflow refuses, or no process to run stops at
+    once; the per-element rules (unsupported elements, lanes, each step's form and Mutu Baku,
+    the flow, conditions, scripts, sop.json against the steps) each report and go on, in the order
+    they always ran, so the first problem is the one deploy has always named."""
     limits = limits or DeployLimits()
+    problems: list[DeployError] = list(card_problems or [])
+    report = problems.append
     root = _parse_xml(bpmn_xml, file)
     parser = SpiffBpmnParser(validator=VALIDATOR)
     try:
@@ -420,50 +467,70 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: 
 
     for kind, why in UNSUPPORTED.items():
         for node in process.iter(f"{{{BPMN_NS}}}{kind}"):
-            raise DeployError(why, file=file, element_id=node.get("id") or "", line=node.sourceline)
+            report(DeployError(why, file=file, element_id=node.get("id") or "", line=node.sourceline))
     lanes = {}
     for lane in process.iter(f"{{{BPMN_NS}}}lane"):
-        if not (lane.get("name") or "").strip():
-            raise DeployError("the lane has no name; name it after the office group that works it", file=file,
-                              element_id=lane.get("id") or "", line=lane.sourceline)
+        name = (lane.get("name") or "").strip()
+        if not name:  # its steps still count as in a lane: one problem, on the lane
+            report(DeployError("the lane has no name; name it after the office group that works it", file=file,
+                               element_id=lane.get("id") or "", line=lane.sourceline))
         for ref in lane.findall("bpmn:flowNodeRef", NS):
             if ref.text:
-                lanes[ref.text.strip()] = lane.get("name").strip()
+                lanes[ref.text.strip()] = name
     boundaries: dict[str, list] = {}
     for b in process.iter(f"{{{BPMN_NS}}}boundaryEvent"):
         boundaries.setdefault(b.get("attachedToRef"), []).append(b)
     forms: dict[str, dict] = {}
-    steps = {node.get("id"): _user_task(node, folder, file, lanes, boundaries, forms, limits)
-             for node in process.iter(f"{{{BPMN_NS}}}userTask")}
-    if not steps:
-        raise DeployError("the process has no user task: an SOP needs at least one step", file=file,
-                          element_id=process_id, line=process.sourceline)
+    steps: dict[str, dict] = {}
+    fields_of: dict | None = {}
+    task_ids = []
+    for node in process.iter(f"{{{BPMN_NS}}}userTask"):
+        tid = node.get("id")
+        task_ids.append(tid)
+        try:
+            steps[tid] = _user_task(node, folder, file, lanes, boundaries, forms, limits)
+        except DeployError as exc:
+            report(exc)
+        if fields_of is not None:
+            fields_of = _fill_fields(fields_of, tid, steps.get(tid), _properties(node), forms)
+    if not task_ids:
+        report(DeployError("the process has no user task: an SOP needs at least one step", file=file,
+                           element_id=process_id, line=process.sourceline))
 
     if not graph.starts():
-        raise DeployError("the process has no start event", file=file, element_id=process_id,
-                          line=process.sourceline)
-    for node in graph.first_waits():
-        if node.kind != "userTask":
-            raise DeployError(f"the process must begin with a user task in a lane, but its first step is a "
-                              f"{node.kind} that no one can start", file=file, element_id=node.id, line=node.line)
-    if not graph.first_waits():
-        raise DeployError("no user task follows the start event: nobody could start this SOP", file=file,
-                          element_id=graph.starts()[0].id, line=graph.starts()[0].line)
+        report(DeployError("the process has no start event", file=file, element_id=process_id,
+                           line=process.sourceline))
+    else:
+        for node in graph.first_waits():
+            if node.kind != "userTask":
+                report(DeployError(f"the process must begin with a user task in a lane, but its first step is a "
+                                   f"{node.kind} that no one can start", file=file, element_id=node.id,
+                                   line=node.line))
+        if not graph.first_waits():
+            report(DeployError("no user task follows the start event: nobody could start this SOP", file=file,
+                               element_id=graph.starts()[0].id, line=graph.starts()[0].line))
     for node in graph.dead_ends():
-        raise DeployError("no path from here reaches an end event: an instance arriving here would be stuck",
-                          file=file, element_id=node.id, line=node.line)
+        report(DeployError("no path from here reaches an end event: an instance arriving here would be stuck",
+                           file=file, element_id=node.id, line=node.line))
 
     if sop.get("classification") and classification.find(sop["classification"]) is None:
-        raise DeployError(f"classification {sop['classification']!r} is not a code of the archive classification "
-                          "list (engine/data/klasifikasi_arsip.json, Permendagri 83/2022)",
-                          file=f"{folder.name}/{SOP_FILE}")
+        report(DeployError(f"classification {sop['classification']!r} is not a code of the archive classification "
+                           "list (engine/data/klasifikasi_arsip.json, Permendagri 83/2022)",
+                           file=f"{folder.name}/{SOP_FILE}"))
     for step in steps.values():  # the SOP's default classification code, for a register that needs one
         if step.get("register") and sop.get("classification"):
             step["register"]["default_classification"] = sop["classification"]
-    _check_expressions(process, graph, steps, forms, file)
-    _check_scripts(process, file, limits)
-    check_steps_match(sop, list(steps), sop_text, f"{folder.name}/{SOP_FILE}")
-    requirements.check_no_repeats(sop, steps, forms, f"{folder.name}/{SOP_FILE}")
+    _check_expressions(process, graph, fields_of, file, report)
+    _check_scripts(process, file, limits, report)
+    if not card_problems:  # a card that does not match its schema says nothing reliable about steps
+        for check_sop in (lambda: check_steps_match(sop, task_ids, sop_text, f"{folder.name}/{SOP_FILE}"),
+                          lambda: requirements.check_no_repeats(sop, steps, forms, f"{folder.name}/{SOP_FILE}")):
+            try:
+                check_sop()
+            except DeployError as exc:
+                report(exc)
+    if problems:
+        raise DeployProblems(problems)
 
     try:
         spec = parser.get_spec(process_id)

@@ -63,3 +63,17 @@ class DeployError(LajurError):
         if element_id:
             where = f"{where} element '{element_id}'" if where else f"element '{element_id}'"
         super().__init__(f"{where}: {message}" if where else message)
+        self.problems: list[DeployError] = [self]
+
+
+class DeployProblems(DeployError):
+    """Several independent problems of one folder, found in one pass (the studio marks each on its
+    element). It reads as the first of them, so `lajur deploy` still refuses in one line."""
+
+    def __init__(self, problems: list[DeployError]):
+        first = problems[0]
+        super().__init__(first.reason, file=first.file, element_id=first.element_id, line=first.line)
+        self.problems = list(problems)
+        if len(problems) > 1:
+            self.args = (f"{self.args[0]} (and {len(problems) - 1} more problem"
+                         f"{'s' if len(problems) > 2 else ''})",)

@@ -2,8 +2,9 @@
 
 Nothing here is a rule: the files are written to a temporary process folder and read by
 `engine.bpmn.load_process_folder`, exactly as `lajur deploy` reads them, and the lanes are
-checked against the office's groups by `engine.deploy.check_lanes`. The validator stops at the
-first problem of the folder (as deploy does); missing groups are all listed, each on its lane.
+checked against the office's groups by `engine.deploy.check_lanes`. The validator collects every
+independent problem of the folder in one pass (deploy names the first); all are listed, each on
+its element, and so are missing groups, each on its lane.
 The only additions are what publishing from this draft needs: sop.json names this office and
 this SOP's key (a draft cannot publish into another office or over another SOP).
 """
@@ -46,7 +47,7 @@ def check_files(session, office: Office, key: str, files: dict[str, str],
         try:
             package = load_process_folder(folder, limits)
         except DeployError as exc:
-            return [problem(exc.reason, _local(exc.file, key), exc.element_id, exc.line)], None
+            return [problem(p.reason, _local(p.file, key), p.element_id, p.line) for p in exc.problems], None
     problems = []
     if package.office_code != office.code:
         problems.append(problem(f"sop.json names office {package.office_code!r}; this draft belongs to "
