@@ -436,9 +436,11 @@ def _fill_fields(fields_of: dict, tid: str, step: dict | None, props: dict, form
                           | ({step["register"]["field"]} if step.get("register") else set()))
         return fields_of
     form = forms.get(props.get("formJsonSchemaFilename") or "")
-    if form is None or props.get("register", "").strip():
+    if form is None:
         return None
-    fields_of[tid] = form_fields(form) | {f"paraf_{tid}"}  # a broken step: assume the most it could fill
+    code = props.get("register", "").strip()  # a broken step: assume the most it could fill
+    fields_of[tid] = (form_fields(form) | {f"paraf_{tid}"}
+                      | ({"nomor_" + code.replace("-", "_"), props.get("registerField", "").strip()} if code else set()))
     return fields_of
 
 

@@ -81,3 +81,18 @@ def test_versions_and_diff(lajur, folder):
     assert "+ field setujui.alasan: string" in diff
     assert "no SOP" not in lajur("diff", "panggungharjo", "surat-domisili", 1, 1, code=1)
     assert "has no version 9" in lajur("diff", "panggungharjo", "surat-domisili", 1, 9, code=1)
+
+
+def test_deploy_with_several_problems_refuses_in_one_line(lajur, services, tmp_path, folder):
+    """Three problems in the folder: `lajur deploy` names the first and counts the others on one
+    line of stderr, exits non-zero and stores nothing."""
+    lajur("office", "create", "panggungharjo", "--name", "Kalurahan Panggungharjo")
+    edit(folder, '<bpmn:lane id="lane_lurah" name="Lurah">', '<bpmn:lane id="lane_lurah" name="">')
+    edit(folder, "<bpmn:timeDuration>PT15M</bpmn:timeDuration>", "<bpmn:timeDuration>PT0M</bpmn:timeDuration>")
+    edit(folder, 'keputusan_lurah == "TIDAK"', 'keputusan_camat == "TIDAK"')
+    env = {"LAJUR_DATABASE_URL": services.settings.database_url, "LAJUR_DATA_DIR": str(tmp_path / "data")}
+    result = CliRunner().invoke(main, ["deploy", str(folder), "--create-groups"], env=env, catch_exceptions=False)
+    assert result.exit_code != 0 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "lane_lurah" in lines[0] and lines[0].endswith("(and 2 more problems)"), lines
+    assert "no SOP" in lajur("versions", "panggungharjo", "surat-domisili", code=1)

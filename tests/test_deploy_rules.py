@@ -342,3 +342,37 @@ def test_timer_expression_outside_the_language(folder):
          "<bpmn:timeDuration>__import__('os').getenv('X')</bpmn:timeDuration>")
     err = refused(folder)
     assert err.element_id == "setujui_mutu_baku" and err.line == line_of(folder, "__import__")
+
+
+def test_independent_problems_are_all_found_in_one_pass(folder):
+    """A lane with no name, a Mutu Baku under a minute and a condition on a field no form has:
+    three problems on three elements, in the order deploy has always checked (the first is the one
+    a refusal names), each with its line."""
+    edit(folder, '<bpmn:lane id="lane_lurah" name="Lurah">', '<bpmn:lane id="lane_lurah" name="">')
+    edit(folder, "<bpmn:timeDuration>PT15M</bpmn:timeDuration>", "<bpmn:timeDuration>PT0M</bpmn:timeDuration>")
+    edit(folder, 'keputusan_lurah == "TIDAK"', 'keputusan_camat == "TIDAK"')
+    err = refused(folder)
+    assert [(p.element_id, p.line) for p in err.problems] == [
+        ("lane_lurah", line_of(folder, 'id="lane_lurah"')),
+        ("terbitkan_mutu_baku", line_of(folder, "PT0M")),
+        ("f_tidak", line_of(folder, "keputusan_camat")),
+    ]
+    assert "lane has no name" in err.problems[0].reason and "under 1 minute" in err.problems[1].reason
+    assert "'keputusan_camat' is not a field of any form" in err.problems[2].reason
+    assert all(p.file == "surat-domisili/process.bpmn" for p in err.problems)
+    # it reads as the first problem, with the count of the others
+    assert err.element_id == "lane_lurah" and str(err).endswith("(and 2 more problems)")
+
+
+def test_a_broken_step_is_not_also_reported_elsewhere(folder):
+    """A step whose form is missing: one problem on it, not a second one on the condition that
+    reads its fields, nor a missing sop.json step."""
+    edit(folder, "forms/setujui.schema.json", "forms/hilang.schema.json")
+    err = refused(folder)
+    assert [p.element_id for p in err.problems] == ["setujui"] and "not found" in err.reason
+
+
+def test_an_unreadable_file_stops_at_once(folder):
+    edit(folder, "<bpmn:laneSet", "<bpmn:laneSet <")
+    err = refused(folder)
+    assert len(err.problems) == 1 and "XML syntax error" in err.reason

@@ -102,3 +102,33 @@ def test_a_copy_and_a_new_sop_open_as_clean_drafts(app):
     assert "dpmk-salinan" in index and "sop-baru" in index and "<b>" not in index
     bad = owner.post("/studio/new", data={"csrf_token": token, "key": "Bad Key!", "name": "x"}, follow_redirects=True)
     assert "huruf kecil" in bad.get_data(as_text=True)
+
+
+def test_every_problem_is_listed_on_its_element(app):
+    """A save with three independent problems (a lane with no name, a Mutu Baku under a minute, a
+    condition on a field no form has) answers with all three, each on its element, with its line."""
+    owner = _client(app, "dpmk.pemilik")
+    token = _csrf(owner, f"/studio/{DPMK}")  # opening the editor makes the draft
+    draft = owner.get(f"/studio/{DPMK}/draft.json").get_json()
+    files = dict(draft["files"])
+    bpmn = files["process.bpmn"]
+    for old, new in (('<bpmn:lane id="lane_sekdin" name="Sekdin">', '<bpmn:lane id="lane_sekdin" name=" ">'),
+                     (">PT120M<", ">PT0M<"),
+                     ('persetujuan_sekdin == "TIDAK"', 'persetujuan_kadin == "TIDAK"')):
+        assert bpmn.count(old) == 1, old
+        bpmn = bpmn.replace(old, new)
+    files["process.bpmn"] = bpmn
+    saved = owner.post(f"/studio/{DPMK}/draft", json={"files": files, "lock_version": draft["lock_version"]},
+                       headers={"X-CSRFToken": token})
+    assert saved.status_code == 200
+    problems = saved.get_json()["problems"]
+    lines = bpmn.splitlines()
+    line = lambda needle: next(no for no, text in enumerate(lines, 1) if needle in text)  # noqa: E731
+    assert [(p["file"], p["element_id"], p["line"]) for p in problems] == [
+        ("process.bpmn", "lane_sekdin", line('id="lane_sekdin"')),
+        ("process.bpmn", "step1_mutu_baku", line(">PT0M<")),
+        ("process.bpmn", "flow_step3_decision_tidak", line("persetujuan_kadin")),
+    ]
+    assert all(p["message"] for p in problems)
+    # kept with the draft: reopening the editor shows the same list
+    assert owner.get(f"/studio/{DPMK}/draft.json").get_json()["problems"] == problems
