@@ -216,9 +216,11 @@ def _executable_process(root, sop: dict, file: str):
                       line=runnable[1].sourceline)
 
 
-def _load_form(folder: Path, form_file: str, fail) -> dict:
-    form_path = (folder / form_file).resolve()
-    if folder.resolve() not in form_path.parents or not form_path.is_file():
+def _load_form(folder: Path, form_file: str, fail, real: Path | None = None) -> dict:
+    """A step's form schema; `real` is the folder resolved (once per check), which it must stay in."""
+    real = real or folder.resolve()
+    form_path = (real / form_file).resolve()
+    if real not in form_path.parents or not form_path.is_file():
         raise fail(f"form file {form_file!r} not found in the process folder")
     where = f"{folder.name}/{form_file}"
     if form_path.stat().st_size > MAX_FORM_BYTES:
@@ -259,7 +261,7 @@ def form_fields(schema: dict) -> set[str]:
     return names
 
 
-def _user_task(node, folder, file, lanes, boundaries, forms, limits) -> dict:
+def _user_task(node, folder, file, lanes, boundaries, forms, limits, real: Path | None = None) -> dict:
     """Check one user task (lane, form, its Mutu Baku timer); return its step metadata."""
     tid, line = node.get("id"), node.sourceline
     fail = lambda msg, _id=tid, _line=line: DeployError(msg, file=file, element_id=_id, line=_line)  # noqa: E731
@@ -270,7 +272,7 @@ def _user_task(node, folder, file, lanes, boundaries, forms, limits) -> dict:
     if not form_file:
         raise fail("the user task names no form (spiffworkflow property formJsonSchemaFilename)")
     if form_file not in forms:
-        forms[form_file] = _load_form(folder, form_file, fail)
+        forms[form_file] = _load_form(folder, form_file, fail, real)
     timers = [b for b in boundaries.get(tid, []) if b.find("bpmn:timerEventDefinition", NS) is not None]
     if len(timers) != 1:
         raise fail(f"the user task needs exactly one timer boundary event (its Mutu Baku); it has {len(timers)}")
@@ -428,6 +430,45 @@ def facts_from_xml(bpmn_xml: str, process_id: str, steps: dict) -> dict:
     return version_facts(graph_of(bpmn_xml, process_id), steps)
 
 
+@functools.lru_cache(maxsize=16)
+def _spiff_parser(bpmn_xml: str, file: str) -> SpiffBpmnParser:
+    """SpiffWorkflow's reading of the document (its BPMN schema check), remembered per document.
+
+    The studio checks the whole folder on every save, and most saves leave process.bpmn as it was
+    (a form, the SOP card). A pure function of the text (the parser is only read afterwards:
+    `_spiff_specs` builds specs from it), so remembering it changes no answer; a refusal is not
+    remembered (lru_cache keeps no exception). Bounded: 16 documents of at most max_bytes."""
+    root = _parse_xml(bpmn_xml, file)
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    try:
+        parser.add_bpmn_xml(root, filename=file)
+    except ValidationException as exc:
+        line = exc.line_number or ""
+        raise DeployError(str(exc.args[0] if exc.args else exc).splitlines()[0], file=file,
+                          element_id=exc.id or _element_at_line(root, line), line=line) from None
+    return parser
+
+
+@functools.lru_cache(maxsize=16)
+def _spiff_specs(bpmn_xml: str, file: str, process_id: str) -> tuple:
+    """The workflow spec and subprocess specs of a process (timers normalised), remembered per
+    document like `_spiff_parser` (building them is most of the validator's time). Specs are read,
+    never changed, after this: deploy serialises them and workflows are made from them."""
+    parser = _spiff_parser(bpmn_xml, file)
+    try:
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except (ValidationException, SpiffWorkflowException) as exc:
+        raise DeployError(str(exc).splitlines()[0], file=file, element_id=getattr(exc, "id", "") or "",
+                          line=getattr(exc, "line_number", "") or "") from None
+    for s in [spec, *subprocess_specs.values()]:
+        for task_spec in s.task_specs.values():
+            ev = getattr(task_spec, "event_definition", None)
+            if isinstance(ev, TimerEventDefinition):
+                ev.expression = normalise_timer_expression(ev.expression)
+    return spec, subprocess_specs
+
+
 def _fill_fields(fields_of: dict, tid: str, step: dict | None, props: dict, forms: dict) -> dict | None:
     """Add the fields step `tid` fills (its form, its paraf, its register number); None when they
     cannot be known because the step's form could not be read."""
@@ -456,13 +497,7 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: 
     problems: list[DeployError] = list(card_problems or [])
     report = problems.append
     root = _parse_xml(bpmn_xml, file)
-    parser = SpiffBpmnParser(validator=VALIDATOR)
-    try:
-        parser.add_bpmn_xml(root, filename=file)
-    except ValidationException as exc:
-        line = exc.line_number or ""
-        raise DeployError(str(exc.args[0] if exc.args else exc).splitlines()[0], file=file,
-                          element_id=exc.id or _element_at_line(root, line), line=line) from None
+    _spiff_parser(bpmn_xml, file)
     process = _executable_process(root, sop, file)
     process_id = process.get("id")
     graph = FlowGraph.of(process)
@@ -483,6 +518,7 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: 
     for b in process.iter(f"{{{BPMN_NS}}}boundaryEvent"):
         boundaries.setdefault(b.get("attachedToRef"), []).append(b)
     forms: dict[str, dict] = {}
+    real = folder.resolve()
     steps: dict[str, dict] = {}
     fields_of: dict | None = {}
     task_ids = []
@@ -490,7 +526,7 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: 
         tid = node.get("id")
         task_ids.append(tid)
         try:
-            steps[tid] = _user_task(node, folder, file, lanes, boundaries, forms, limits)
+            steps[tid] = _user_task(node, folder, file, lanes, boundaries, forms, limits, real)
         except DeployError as exc:
             report(exc)
         if fields_of is not None:
@@ -534,17 +570,7 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: 
     if problems:
         raise DeployProblems(problems)
 
-    try:
-        spec = parser.get_spec(process_id)
-        subprocess_specs = parser.get_subprocess_specs(process_id)
-    except (ValidationException, SpiffWorkflowException) as exc:
-        raise DeployError(str(exc).splitlines()[0], file=file, element_id=getattr(exc, "id", "") or "",
-                          line=getattr(exc, "line_number", "") or "") from None
-    for s in [spec, *subprocess_specs.values()]:
-        for task_spec in s.task_specs.values():
-            ev = getattr(task_spec, "event_definition", None)
-            if isinstance(ev, TimerEventDefinition):
-                ev.expression = normalise_timer_expression(ev.expression)
+    spec, subprocess_specs = _spiff_specs(bpmn_xml, file, process_id)
 
     entry = entry_step(spec, steps)
     if entry is not None:  # the step a TIDAK loop returns to; the dashboard counts its repeats as rework

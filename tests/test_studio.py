@@ -54,9 +54,9 @@ def test_problems_carry_the_element_and_publish_is_refused(services, demo):
     form["required"] = [r for r in form["required"] if r != "persetujuan_sekdin"]
     files["forms/step3.schema.json"] = json.dumps(form)
     saved = _save(services, demo, files, saved.lock_version)
-    assert len(saved.problems) == 1
-    problem = saved.problems[0]
-    assert problem["element_id"].startswith("flow_step3_decision") and "persetujuan_sekdin" in problem["message"]
+    # both of the decision's flows read it: each is marked (the validator collects every problem)
+    assert [p["element_id"] for p in saved.problems] == ["flow_step3_decision_ya", "flow_step3_decision_tidak"]
+    assert all("persetujuan_sekdin" in p["message"] for p in saved.problems)
     with services.sessions.begin() as db, pytest.raises(drafts.PublishRefused):
         drafts.publish(db, demo["dpmk.pemilik"], "dpmk", DPMK, saved.lock_version, "coba", services.runtime.store)
     with services.sessions() as db:
