@@ -6,7 +6,10 @@ two-field form, laid out for the diagram) into DPMK in a throw-away database, si
 process owner through the real login form and times, through the WSGI app in process:
 - the editor page: GET /studio/<key> and the draft it loads (GET draft.json);
 - the validation round trip: POST /studio/<key>/draft with the whole folder (what the browser
-  sends after every change), checked by deploy's validator, saved, answered with problems;
+  sends after every change), checked by deploy's validator, saved, answered with problems; once
+  with the same files (a change to a form or the card leaves process.bpmn as it was, so
+  SpiffWorkflow's remembered parse is used) and once with a shape moved on every save (a new
+  process.bpmn each time: the full parse);
 - in Chromium (if installed): from navigation until the modeler has drawn the diagram.
 Reference in the same run: deploy's validator alone on the same folder (load_process_folder),
 the floor under any round trip that checks with it.
@@ -150,9 +153,23 @@ def main() -> None:
             assert r.status_code == 200 and body["problems"] == [], body
             state["lock"] = body["lock_version"]
         save_ms = timed(round_trip, args.repeat)
+        bpmn, moved = draft["files"]["process.bpmn"], {"x": 0}
+        assert '<dc:Bounds x="120" y="62"' in bpmn
+
+        def round_trip_changed():  # a shape moved: process.bpmn differs on every save (no remembered parse)
+            moved["x"] += 1
+            files = dict(draft["files"], **{"process.bpmn": bpmn.replace(
+                '<dc:Bounds x="120" y="62"', f'<dc:Bounds x="{120 + moved["x"]}" y="62"', 1)})
+            r = client.post(f"/studio/{KEY}/draft", json={"files": files, "lock_version": state["lock"]},
+                            headers={"X-CSRFToken": csrf})
+            body = r.get_json()
+            assert r.status_code == 200 and body["problems"] == [], body
+            state["lock"] = body["lock_version"]
+        changed_ms = timed(round_trip_changed, args.repeat)
         validator_ms = timed(lambda: load_process_folder(folder, svc.settings.deploy_limits), args.repeat)
         print(f"editor page + draft.json   {summary(page_ms)}")
         print(f"validation round trip      {summary(save_ms)}")
+        print(f"  ... process.bpmn changed {summary(changed_ms)}")
         print(f"reference: validator alone {summary(validator_ms)}")
         browser_ms = _chromium(app, logins["dpmk.pemilik"], max(5, args.repeat // 4))
         if browser_ms:
