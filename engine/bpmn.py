@@ -18,11 +18,8 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from lxml import etree
-from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, VALIDATOR
 
+from .bpmnspec import normalise_timer_expression, parse_xml as _parse_xml, spiff_parser, spiff_specs
 from .calendar import parse_iso_minutes
 from .config import DeployLimits
 from .errors import DeployError, DeployProblems
@@ -40,7 +37,6 @@ BPMN_FILE = "process.bpmn"
 SOP_FILE = "sop.json"
 MAX_FORM_BYTES = 256 * 1024
 
-_BARE_ISO = re.compile(r"^\s*(R\d*/)?P(?=\d|T\d)[0-9YMWDTHS.,]*\s*$", re.IGNORECASE)
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 
 # Elements Lajur cannot run: an instance reaching one would wait forever or fail.
@@ -104,17 +100,6 @@ def entry_step(spec, steps: dict) -> str | None:
     return None
 
 
-def normalise_timer_expression(expression: str) -> str:
-    """Quote a bare ISO-8601 timer (`PT120M`, as bpmn.io and Camunda write it).
-
-    SpiffWorkflow evaluates timer text as an expression, so a bare duration is an unknown
-    name; a quoted string or any other expression is left as it is.
-    """
-    if _BARE_ISO.match(expression or ""):
-        return repr(expression.strip())
-    return expression
-
-
 def _properties(node) -> dict[str, str]:
     return {p.get("name"): p.get("value", "")
             for p in node.findall("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)}
@@ -172,21 +157,6 @@ def _read_bpmn(folder, bpmn_path, sop, sop_text, rel, limits, card_problems) -> 
         raise DeployError("the file is not UTF-8 text", file=rel(bpmn_path),
                           line=raw[:exc.start].count(b"\n") + 1) from None
     return validate_package(folder, bpmn_xml, sop, rel(bpmn_path), limits, sop_text, card_problems)
-
-
-def _parse_xml(bpmn_xml: str, file: str):
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-    try:
-        return etree.fromstring(bpmn_xml.encode(), parser=parser)
-    except etree.XMLSyntaxError as exc:
-        raise DeployError(f"XML syntax error: {exc.msg}", file=file, line=exc.lineno) from None
-
-
-def _element_at_line(root, line) -> str:
-    for el in root.iter():
-        if isinstance(el.tag, str) and el.sourceline == line and el.get("id"):
-            return el.get("id")
-    return ""
 
 
 def _executable_process(root, sop: dict, file: str):
@@ -430,45 +400,6 @@ def facts_from_xml(bpmn_xml: str, process_id: str, steps: dict) -> dict:
     return version_facts(graph_of(bpmn_xml, process_id), steps)
 
 
-@functools.lru_cache(maxsize=16)
-def _spiff_parser(bpmn_xml: str, file: str) -> SpiffBpmnParser:
-    """SpiffWorkflow's reading of the document (its BPMN schema check), remembered per document.
-
-    The studio checks the whole folder on every save, and most saves leave process.bpmn as it was
-    (a form, the SOP card). A pure function of the text (the parser is only read afterwards:
-    `_spiff_specs` builds specs from it), so remembering it changes no answer; a refusal is not
-    remembered (lru_cache keeps no exception). Bounded: 16 documents of at most max_bytes."""
-    root = _parse_xml(bpmn_xml, file)
-    parser = SpiffBpmnParser(validator=VALIDATOR)
-    try:
-        parser.add_bpmn_xml(root, filename=file)
-    except ValidationException as exc:
-        line = exc.line_number or ""
-        raise DeployError(str(exc.args[0] if exc.args else exc).splitlines()[0], file=file,
-                          element_id=exc.id or _element_at_line(root, line), line=line) from None
-    return parser
-
-
-@functools.lru_cache(maxsize=16)
-def _spiff_specs(bpmn_xml: str, file: str, process_id: str) -> tuple:
-    """The workflow spec and subprocess specs of a process (timers normalised), remembered per
-    document like `_spiff_parser` (building them is most of the validator's time). Specs are read,
-    never changed, after this: deploy serialises them and workflows are made from them."""
-    parser = _spiff_parser(bpmn_xml, file)
-    try:
-        spec = parser.get_spec(process_id)
-        subprocess_specs = parser.get_subprocess_specs(process_id)
-    except (ValidationException, SpiffWorkflowException) as exc:
-        raise DeployError(str(exc).splitlines()[0], file=file, element_id=getattr(exc, "id", "") or "",
-                          line=getattr(exc, "line_number", "") or "") from None
-    for s in [spec, *subprocess_specs.values()]:
-        for task_spec in s.task_specs.values():
-            ev = getattr(task_spec, "event_definition", None)
-            if isinstance(ev, TimerEventDefinition):
-                ev.expression = normalise_timer_expression(ev.expression)
-    return spec, subprocess_specs
-
-
 def _fill_fields(fields_of: dict, tid: str, step: dict | None, props: dict, forms: dict) -> dict | None:
     """Add the fields step `tid` fills (its form, its paraf, its register number); None when they
     cannot be known because the step's form could not be read."""
@@ -497,7 +428,7 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: 
     problems: list[DeployError] = list(card_problems or [])
     report = problems.append
     root = _parse_xml(bpmn_xml, file)
-    _spiff_parser(bpmn_xml, file)
+    spiff_parser(bpmn_xml, file)
     process = _executable_process(root, sop, file)
     process_id = process.get("id")
     graph = FlowGraph.of(process)
@@ -570,7 +501,7 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: 
     if problems:
         raise DeployProblems(problems)
 
-    spec, subprocess_specs = _spiff_specs(bpmn_xml, file, process_id)
+    spec, subprocess_specs = spiff_specs(bpmn_xml, file, process_id)
 
     entry = entry_step(spec, steps)
     if entry is not None:  # the step a TIDAK loop returns to; the dashboard counts its repeats as rework
