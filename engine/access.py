@@ -215,6 +215,14 @@ def check_calendar(actor: Actor | None, office_id: int) -> None:
         raise Forbidden("only an admin or the office's supervisor may change its calendar")
 
 
+def check_pause_mode(actor: Actor | None, office_id: int) -> None:
+    """Whether a staff pause waits for a supervisor or stops the clock at once: the calendar's
+    people (an admin, the office's supervisor) and the office's administrator (its admin page)."""
+    if actor is not None and actor.office_id == office_id and actor.has_role("office_admin"):
+        return
+    check_calendar(actor, office_id)
+
+
 def may_deploy(actor: Actor | None, office_id: int) -> bool:
     """`None` is the operator at the console."""
     return actor is None or (actor.has_role("process_owner") and actor.office_id == office_id)

@@ -291,6 +291,10 @@ def complete(rt: "Runtime", user_id: int, task_id: int, data: dict, claim: bool 
             uow.deadlines(task.id, ("pending", "held"), {"status": "cancelled"})
             if paused_at is not None:
                 uow.pause_closed(task.id, now, "completed", task.user_id)
+            if task.pending_pause is not None:  # nothing left to pause: the request is withdrawn
+                uow.pause_decided(task.pending_pause, "withdrawn", now, task.user_id, "completed")
+                _audit(uow, task, "pause_withdrawn", now, {"pause_request": task.pending_pause,
+                                                          "because": "completed"})
             if task.has_deliveries:
                 uow.cancel_deliveries(task.id)
             if form_version.steps[task.bpmn_id].get("published"):  # links to check after COMMIT

@@ -6,7 +6,7 @@ of engine/access.py first.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,7 @@ from .db import as_utc
 from .errors import LajurError, NotFound
 from .models import (AuditEvent, Group, HumanTask, ProcessDefinition, ProcessInstance, ProcessVersion, TaskPause,
                      User, user_group)
-from .sla import is_overdue, overdue_sql
+from .sla import is_overdue, open_left, overdue_sql
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -46,6 +46,7 @@ class TaskRow:
     mutu_baku_minutes: float | None
     paused: bool
     returned: dict | None  # sent back by a decision: its task_returned data (reason, by whom), else None
+    left_minutes: float | None = field(default=None, kw_only=True)  # engine.sla.open_left: working minutes left, what the badge shows
 
     def overdue(self, now: datetime) -> bool:
         return is_overdue(self.state, self.due_at, self.paused or None, now)  # paused: any non-None
@@ -80,7 +81,8 @@ def list_tasks(rt: "Runtime", user_id: int, view: str = "mine", limit: int = 200
         raise LajurError(f"unknown view {view!r} (use {', '.join(VIEWS)})")
     with rt.sessions() as session:
         actor = access.load_actor(session, user_id)
-        inner = task_select(actor, view, rt.now()).limit(limit).offset(offset).subquery()
+        now = rt.now()
+        inner = task_select(actor, view, now).limit(limit).offset(offset).subquery()
         q = (select(inner, ProcessInstance.subject, ProcessDefinition.key, ProcessDefinition.name.label("pname"),
                     User.full_name)
              .join(ProcessInstance, ProcessInstance.id == inner.c.instance_id)
@@ -91,12 +93,16 @@ def list_tasks(rt: "Runtime", user_id: int, view: str = "mine", limit: int = 200
                                                                                                inner.c.id]
         rows = session.execute(q.order_by(*order)).all()
         back = returns_of(session, [(r.instance_id, r.id) for r in rows if r.state == "ready"])
+        # one cached calendar per office on the page (CalendarCache: no query while its revision holds)
+        calendars = {o: rt.calendars.get(session, o) for o in {r.office_id for r in rows if r.state == "ready"}}
     return [TaskRow(id=r.id, instance_id=r.instance_id, subject=r.subject, process_key=r.key,
                     process_name=r.pname, bpmn_id=r.bpmn_id, name=r.name, lane=r.lane, state=r.state,
                     assignee_id=r.assignee_id, assignee=r.full_name, ready_at=as_utc(r.ready_at),
                     due_at=as_utc(r.due_at), completed_at=as_utc(r.completed_at),
                     mutu_baku_minutes=r.mutu_baku_minutes, paused=r.paused_at is not None,
-                    returned=back.get(r.id)) for r in rows]
+                    returned=back.get(r.id),
+                    left_minutes=open_left(calendars[r.office_id], r.state, r.due_at, r.paused_at is not None, now)
+                    if r.state == "ready" else None) for r in rows]
 
 
 def returns_of(session: Session, steps: list[tuple[int, int]]) -> dict[int, dict]:

@@ -247,8 +247,8 @@ def clock_state(session, task_id: int) -> tuple[PendingPause | None, LastResume 
 
 
 def set_mode(rt: "Runtime", user_id: int | None, office_code: str, mode: str) -> None:
-    """An office's pause setting ("approval" or "immediate"); an admin or the office's
-    supervisor (None: the console), the same rule as its calendar."""
+    """An office's pause setting ("approval" or "immediate"); an admin, the office's supervisor
+    or its administrator (None: the console): access.check_pause_mode."""
     if mode not in MODES:
         raise LajurError(f"pause mode must be one of {', '.join(MODES)}")
     now = rt.now()
@@ -257,7 +257,7 @@ def set_mode(rt: "Runtime", user_id: int | None, office_code: str, mode: str) ->
         if office is None:
             raise NotFound(f"office {office_code!r} does not exist")
         actor = access.load_actor(session, user_id) if user_id is not None else None
-        access.check_calendar(actor, office.id)
+        access.check_pause_mode(actor, office.id)
         before = office.pause_mode
         office.pause_mode = mode
         session.flush()

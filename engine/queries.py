@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from .db import as_utc
 from .inbox import TaskRow, returns_of
-from .sla import overdue_sql
+from .sla import open_left, overdue_sql
 
 from .models import (Group, HumanTask, Office, ProcessDefinition, ProcessInstance, ProcessVersion, User,
                      user_group)
@@ -118,8 +118,9 @@ def inbox_counts(conn, user: UserView, now: datetime, cap: int = COUNT_CAP) -> d
     return {"mine": row[0], "group": row[1], "overdue": row[2], "completed": row[3]}
 
 
-def task_row(session: Session, task_id: int) -> TaskRow | None:
-    """One task as an inbox line (for redrawing a single row after claim/unclaim)."""
+def task_row(session: Session, task_id: int, calendars=None, now: datetime | None = None) -> TaskRow | None:
+    """One task as an inbox line (for redrawing a single row after claim/unclaim); with the
+    runtime's CalendarCache and `now`, its working minutes left as in `inbox.list_tasks`."""
     ht = HumanTask
     r = session.execute(
         select(ht, ProcessInstance.subject, ProcessDefinition.key, ProcessDefinition.name, User.full_name)
@@ -136,7 +137,10 @@ def task_row(session: Session, task_id: int) -> TaskRow | None:
                    assignee=r[4],
                    ready_at=as_utc(t.ready_at), due_at=as_utc(t.due_at), completed_at=as_utc(t.completed_at),
                    mutu_baku_minutes=t.mutu_baku_minutes, paused=t.paused_at is not None,
-                   returned=returns_of(session, [(t.instance_id, t.id)]).get(t.id) if t.state == "ready" else None)
+                   returned=returns_of(session, [(t.instance_id, t.id)]).get(t.id) if t.state == "ready" else None,
+                   left_minutes=open_left(calendars.get(session, t.office_id), t.state, t.due_at,
+                                          t.paused_at is not None, now)
+                   if calendars is not None and now is not None and t.state == "ready" else None)
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,15 @@ def working_left(calendar: OfficeCalendar, due_at: datetime | None, now: datetim
     return -calendar.working_minutes_between(due_at, now)
 
 
+def open_left(calendar: OfficeCalendar, state: str, due_at: datetime | None, paused: bool,
+              now: datetime) -> float | None:
+    """Working minutes left on an open step whose clock runs (None when done, paused or without a
+    Mutu Baku): the one figure every SLA badge shows, on the step page and in the inbox alike."""
+    if state != "ready" or paused or due_at is None:
+        return None
+    return working_left(calendar, as_utc(due_at), now)
+
+
 def off_clock(calendar: OfficeCalendar, start: datetime, end: datetime, limit: int = 4) -> list[tuple[datetime, datetime]]:
     """The stretches between `start` and `end` the Mutu Baku clock does not count (a lunch break,
     the evening, a day off), as (from, to) instants, the first `limit` of them: why a 120-minute

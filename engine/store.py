@@ -22,7 +22,7 @@ from sqlalchemy import Sequence, and_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 
-from .models import (Delivery, Group, HumanTask, Office, ProcessDefinition, ProcessInstance, ProcessVersion,
+from .models import (Delivery, Group, HumanTask, Office, ProcessDefinition, ProcessInstance, PauseRequest, ProcessVersion,
                      TaskPause, User, user_group)
 from .serialization import WorkflowStore
 from .sqltx import SqlTx, Stmt
@@ -71,6 +71,7 @@ class LockedTask(NamedTuple):
     user_full_name: str | None
     member: bool
     audit_hash: str | None
+    pending_pause: int | None  # the step's pending pause request, withdrawn when the step completes
 
 
 def _lock_task():
@@ -79,7 +80,7 @@ def _lock_task():
     are not touched); the holder's name for a conflict message; the acting user and whether
     they are in the step's lane. SQLite took its write lock at BEGIN already."""
     holder = aliased(_U)
-    pause, delivery = TaskPause.__table__, Delivery.__table__
+    pause, delivery, request = TaskPause.__table__, Delivery.__table__, PauseRequest.__table__
     return Stmt(
         select(_T.c.id, _T.c.instance_id, _T.c.office_id, _T.c.version_id, _T.c.bpmn_id, _T.c.name, _T.c.lane,
                _T.c.group_id, _T.c.state, _T.c.assignee_id, _T.c.task_guid, _T.c.ready_at, _T.c.due_at,
@@ -90,7 +91,9 @@ def _lock_task():
                select(holder.c.full_name).where(holder.c.id == _T.c.assignee_id).scalar_subquery(),
                _U.c.id, _U.c.active, _U.c.office_id, _U.c.roles, _U.c.username, _U.c.full_name,
                exists().where(user_group.c.user_id == _U.c.id, user_group.c.group_id == _T.c.group_id),
-               _I.c.audit_hash)
+               _I.c.audit_hash,
+               select(func.max(request.c.id)).where(request.c.human_task_id == _T.c.id,
+                                                    request.c.status == "pending").scalar_subquery())
         .select_from(_T.join(_I, _I.c.id == _T.c.instance_id).join(_O, _O.c.id == _T.c.office_id)
                      .outerjoin(_U, _U.c.id == bindparam("user")))
         .where(_T.c.id == bindparam("task"))

@@ -106,6 +106,43 @@ def test_english(services, users):
     assert "Office administration" in html and "Groups (lanes)" in html
 
 
+def _pause_mode(services, office):
+    with services.sessions() as session:
+        return office_by_code(session, office).pause_mode
+
+
+def test_office_admin_sets_the_pause_mode(services, users):
+    """Issue 14: whether a staff pause waits for a supervisor is the office's setting, on its page."""
+    import re
+    c = create_app(services=services, config={"TESTING": True}).test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").get_data(as_text=True)).group(1)
+    assert c.post("/login", data={"username": "dpmk.admin", "password": PASSWORD, "csrf_token": token}).status_code == 302
+    page = c.get("/admin/").get_data(as_text=True)
+    assert 'name="pause_mode" value="approval" checked' in page and "Menunggu persetujuan atasan" in page
+    assert c.post("/admin/pause-mode", data={"pause_mode": "immediate"}).status_code == 400  # no CSRF token
+    assert _pause_mode(services, "dpmk") == "approval"
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    bad = c.post("/admin/pause-mode", data={"pause_mode": "kadang", "csrf_token": token})
+    assert bad.status_code == 400 and "Pilih cara jeda" in bad.get_data(as_text=True)
+    assert _pause_mode(services, "dpmk") == "approval"
+    assert c.post("/admin/pause-mode?office=dinsos", data={"pause_mode": "immediate", "csrf_token": token}
+                  ).status_code == 302  # an office admin's office is theirs, whatever the URL says
+    assert (_pause_mode(services, "dpmk"), _pause_mode(services, "dinsos")) == ("immediate", "approval")
+    page = c.get("/admin/").get_data(as_text=True)
+    assert 'name="pause_mode" value="immediate" checked' in page and "Cara jeda jam Mutu Baku disimpan." in page
+    with services.sessions() as session:
+        event = session.scalar(select(AuditEvent).where(AuditEvent.kind == "pause_mode_changed"))
+        assert event.data == {"before": "approval", "after": "immediate"}
+        assert event.user_id == user_by_name(session, "dpmk.admin").id
+    assert client_for(services, "dpmk.penerima").post("/admin/pause-mode",
+                                                      data={"pause_mode": "approval"}).status_code == 403
+    assert _pause_mode(services, "dpmk") == "immediate"
+    with services.sessions.begin() as session:
+        user_by_name(session, "dpmk.admin").locale = "en"
+    html = client_for(services, "dpmk.admin").get("/admin/").get_data(as_text=True)
+    assert "How the Mutu Baku clock is paused" in html and "Stop at once, supervisors are told" in html
+
+
 @pytest.mark.browser
 def test_admin_page_screenshots(services, users, artifacts_dir, backend):
     if backend != "sqlite":

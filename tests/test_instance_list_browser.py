@@ -114,7 +114,7 @@ def test_phone_inbox_and_instance_page_are_cards(server, browser, worked, artifa
     context = _context(browser, 390)
     page = context.new_page()
     sign_in(page, base, "dpmk.penerima")
-    page.goto(f"{base}/inbox?tab=group")
+    page.goto(f"{base}/inbox?tab=mine")  # the starter holds step 1 (issue 14, finding 8)
     page.wait_for_selector("table.tasks tbody tr")
     _fits(page, 390)
     assert page.evaluate("getComputedStyle(document.querySelector('table.tasks tbody tr')).display") == "block"
@@ -125,6 +125,37 @@ def test_phone_inbox_and_instance_page_are_cards(server, browser, worked, artifa
     page.wait_for_timeout(500)  # the diagram draws itself
     _fits(page, 390)
     page.screenshot(path=str(artifacts_dir / "instance-phone.png"), full_page=True)
+    context.close()
+
+
+def test_phone_inbox_with_a_returned_step_fits(server, browser, worked, artifacts_dir):  # noqa: F811
+    """A returned row carries the most text (badge and reason): it must fit 390 px too."""
+    _base, services, _tmp = server
+    from engine.models import HumanTask
+    from .sopdata import REJECT
+    rt = services.runtime
+    with services.sessions() as s:
+        iid = s.scalar(select(HumanTask.instance_id).where(HumanTask.lane == "Admin Bidang/Petugas Lapangan"))
+    for step, user, data in (("step1", "dinsos.petugas", STEP_DATA[(DINSOS, "step1")]),
+                             ("step2", "dinsos.pengelola", STEP_DATA[(DINSOS, "step2")]),
+                             ("step3", "dinsos.ketua", REJECT[(DINSOS, "step3")])):
+        with services.sessions() as s:
+            task = s.scalar(select(HumanTask).where(HumanTask.instance_id == iid, HumanTask.state == "ready"))
+        assert task.bpmn_id == step
+        if task.assignee_id is None:
+            rt.claim(worked[user], task.id)
+        rt.complete(worked[user], task.id, data)
+    context = _context(browser, 390)
+    page = context.new_page()
+    sign_in(page, server[0], "dinsos.petugas")
+    page.goto(f"{server[0]}/inbox?tab=mine")
+    row = page.locator("table.tasks tbody tr", has_text="Dikembalikan")
+    row.wait_for()
+    assert REJECT[(DINSOS, "step3")]["alasan_penolakan_ketua"] in row.inner_text()
+    _fits(page, 390)
+    box = row.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    page.screenshot(path=str(artifacts_dir / "inbox-phone-returned.png"), full_page=True)
     context.close()
 
 
@@ -151,7 +182,7 @@ def test_pause_request_flow(server, browser, worked, artifacts_dir, clock):  # n
     staff = _context(browser, 390).new_page()
     sign_in(staff, base, "dpmk.penerima")
     staff.goto(f"{base}/tasks/{task_id}")
-    staff.click("button:has-text('Ambil langkah ini')")
+    assert staff.locator("button:has-text('Ambil langkah ini')").count() == 0  # the starter holds step 1
     assert "10.00" in staff.inner_text("#due-at")
     clock(2026, 11, 23, 9, 0)
     staff.click("summary:has-text('Jeda jam Mutu Baku')")

@@ -160,3 +160,27 @@ def test_bad_pause_mode_is_refused(services, demo):
         services.runtime.set_pause_mode(None, "dpmk", "sometimes")
     with pytest.raises(NotFound):
         services.runtime.set_pause_mode(None, "nope", "immediate")
+
+
+def test_completing_the_step_withdraws_its_pending_request(services, demo):
+    from .sopdata import STEP_DATA
+    rt = services.runtime
+    penerima, kasubbag = demo["dpmk.penerima"], demo["dpmk.kasubbag"]
+    at(services, wib(2026, 11, 23, 8, 0))
+    iid = rt.start(penerima, DPMK, "Jeda lalu selesai")
+    task = open_task(services, iid)
+    at(services, wib(2026, 11, 23, 8, 30))
+    assert rt.pause(penerima, task.id, "Menunggu foto") == "requested"
+    at(services, wib(2026, 11, 23, 9, 0))
+    rt.complete(penerima, task.id, STEP_DATA[(DPMK, "step1")])
+    assert _requests(services, task.id) == [("withdrawn", "Menunggu foto", penerima, penerima)]
+    kinds = _kinds(services, task.id)
+    assert kinds[-2:] == ["pause_withdrawn", "task_completed"]  # one transaction: withdrawn, then completed
+    with services.sessions() as s:
+        request = s.get(PauseRequest, _request_id(services, task.id))
+        assert aware(request.decided_at) == wib(2026, 11, 23, 9, 0) and request.decision_note == "completed"
+        pending, _ = clock_state(s, task.id)
+        assert pending is None
+        assert verify(s).broken is None
+    with pytest.raises(Conflict):  # nothing left for the supervisor to decide
+        rt.decide_pause(kasubbag, request.id, True, "")

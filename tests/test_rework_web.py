@@ -120,6 +120,30 @@ def test_the_clock_counts_working_time_and_shows_the_new_due_time_after_a_pause(
     assert after >= before
 
 
+def test_the_inbox_counts_the_same_working_minutes_as_the_step_page(app, services, monkeypatch):
+    """A 120-minute step ready at 10:30 WIB is due at 13:30 (the lunch break does not count):
+    at 10:30 the inbox row and the panel say "Sisa 2 jam", not the wall clock's 3 hours."""
+    penerima = login(app, "dpmk.penerima")
+    task_id = start(penerima, DPMK, "Jam kerja di kotak masuk")
+    ready = datetime(2026, 11, 24, 3, 30, tzinfo=timezone.utc)  # Tuesday 10:30 WIB
+    office_id = open_task(services, instance_of(services, task_id)).office_id
+    with services.sessions() as session:
+        calendar = services.runtime.calendars.get(session, office_id)
+    due = due_time(calendar, ready, 120)
+    assert (due - ready).total_seconds() / 60 == 180  # across the 12:00-13:00 break
+    with services.sessions.begin() as session:
+        task = session.get(HumanTask, task_id)
+        task.ready_at, task.due_at = ready, due
+    monkeypatch.setattr(services.runtime, "clock", lambda: ready)
+    for url in ("/inbox", "/inbox/panel"):
+        page = penerima.get(url).text
+        row = page[page.index(f'id="task-{task_id}"'):]
+        badge = re.search(r'class="badge sla[^"]*">.*?</span>\s*([^<]+)</span>', row, re.S).group(1).strip()
+        assert badge == "Sisa 2 jam", (url, badge)
+    step = penerima.get(f"/tasks/{task_id}").text
+    assert "Jam Mutu Baku hanya menghitung jam kerja kantor" in step  # the step page says why
+
+
 def test_notifications_read_as_messages_and_failures_are_shown(app, services):
     iid, sha = _round_one(app, services)
     work(app, services, iid, DPMK, "step3", sha, reject=True)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from engine import offices, papers, registers
 from engine.notifications import failed_deliveries
+from engine.pause_requests import MODES
 from engine.errors import FormInvalid, LajurError
 from engine.models import Office, User
 
@@ -125,3 +126,22 @@ def set_letterhead():
     return _change(lambda db, office, actor: papers.set_letterhead_for(db, actor, office, f.get("kop", ""),
                                                                         f.get("address", "")),
                    _("Kop surat disimpan."))
+
+
+@bp.post("/pause-mode")
+@login_required
+def set_pause_mode():
+    """Whether a staff member's pause of a step's clock waits for a supervisor ("approval") or
+    stops the clock at once with the supervisors told ("immediate"): engine/pause_requests.py."""
+    mode = request.form.get("pause_mode", "")
+    services = current_services()
+    with services.sessions() as db:
+        code = _office_code(db)
+    if mode not in MODES:
+        return _page(code, _("Pilih cara jeda: dengan persetujuan atau langsung."), 400)
+    try:  # its own transaction with the audit row (engine/pause_requests.set_mode)
+        services.runtime.set_pause_mode(current_user.id, code, mode)
+    except LajurError as exc:
+        return _page(code, str(exc), exc.http_status)
+    flash(_("Cara jeda jam Mutu Baku disimpan."), "info")
+    return redirect(url_for("admin.index", office=code if current_user.has_role("admin") else None))

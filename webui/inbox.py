@@ -52,12 +52,13 @@ def _panel_context():
     page = int_arg("page")
     size = current_app.config["LAJUR_INBOX_PAGE"]
     rows = []
+    runtime = current_services().runtime
     if current_user.office_id is not None:
-        rows = current_services().runtime.list_tasks(current_user.id, tab, limit=size + 1, offset=(page - 1) * size)
+        rows = runtime.list_tasks(current_user.id, tab, limit=size + 1, offset=(page - 1) * size)
     counts = counts_for(current_user)
     return {"tab": tab, "page": page, "rows": rows[:size], "has_more": len(rows) > size, "counts": counts,
             "urls": row_urls(), "cap": COUNT_CAP,
-            "labels": tab_labels(), "now": datetime.now(timezone.utc),
+            "labels": tab_labels(), "now": runtime.now(),  # the clock list_tasks counted with
             "poll": current_app.config["LAJUR_INBOX_POLL_SECONDS"]}
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from engine import review
 from engine.db import as_utc
-from engine.sla import off_clock, working_left
+from engine.sla import off_clock, open_left
 
 
 def rounds_view(history: list, returns: list, describe, schema_of_step) -> list[dict]:
@@ -45,9 +45,7 @@ def clock(task, calendar, pauses: list, now: datetime) -> dict:
     """The Mutu Baku clock in working time: minutes left, the due moment, the stretches between
     ready and due it does not count (lunch break, evening, days off) and the pauses."""
     due, ready = as_utc(task.due_at), as_utc(task.ready_at)
-    left = None
-    if task.state == "ready" and task.paused_at is None and due is not None:
-        left = working_left(calendar, due, now)
+    left = open_left(calendar, task.state, due, task.paused_at is not None, now)
     wall = (due - ready).total_seconds() / 60 if due and ready else None
     paused = []
     for p in pauses:

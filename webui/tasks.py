@@ -274,12 +274,14 @@ def _check_files_of_office(schema: dict, data: dict, errors: dict[str, list[str]
 def _row_or_redirect(task_id: int, message: str):
     """htmx: redraw the inbox row and the tab counts; otherwise go back where the user was."""
     if request.headers.get("HX-Request"):
+        runtime = current_services().runtime
+        now = runtime.now()
         with current_services().sessions() as db:
-            row = task_row(db, task_id)
+            row = task_row(db, task_id, runtime.calendars, now)
         return render_template("inbox/_claimed.html", row=row, tab=request.form.get("tab", "mine"), urls=row_urls(),
                                cap=COUNT_CAP,
                                counts=counts_for(current_user), labels=tab_labels(), message=message,
-                               now=datetime.now(timezone.utc))
+                               now=now)
     flash(message, "info")
     return redirect(safe_next(request.form.get("next")) or url_for("tasks.detail", task_id=task_id))
 

@@ -26,7 +26,10 @@
         var target = current && registry.get(current.id);
         var vb = canvas.viewbox();
         var x = target ? target.x + target.width / 2 - vb.width / 2 : inner.x - 20;
-        canvas.viewbox({ x: Math.max(inner.x - 20, x), y: inner.y - 40, width: vb.width, height: vb.height });
+        // vertically too: a step in a low lane of a tall SOP was cut off at the box's bottom edge
+        var y = target ? target.y + target.height / 2 - vb.height / 2 : inner.y - 40;
+        y = Math.max(inner.y - 40, Math.min(y, inner.y + inner.height + 40 - vb.height));
+        canvas.viewbox({ x: Math.max(inner.x - 20, x), y: y, width: vb.width, height: vb.height });
       }
       holder.setAttribute("data-scale", String(Math.round(canvas.zoom() * 100) / 100));
       data.marks.forEach(function (m) {
