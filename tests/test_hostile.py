@@ -119,6 +119,7 @@ def test_nul_bytes_and_long_texts_are_field_errors(app, services, users):  # noq
         me = session.scalar(select(User).where(User.username == "dpmk.penerima"))
         assert me.webhook_handle is None and me.email == "dpmk.penerima@example.bantulkab.go.id"
     assert client.get("/dashboard?process=a\x00b").status_code in (400, 404)
+    services.runtime.set_pause_mode(None, "dpmk", "immediate")  # the clock stops at once (no request)
     assert client.post(f"/tasks/{task_id}/pause", data={"reason": "tunggu\x00"}).status_code == 422
     assert client.post(f"/tasks/{task_id}/pause", data={"reason": "r" * 501}).status_code == 422
     assert task_of(services, task_id).paused_at is None
