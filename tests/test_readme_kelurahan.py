@@ -54,28 +54,28 @@ def test_new_kelurahan_and_sop_from_the_readme_with_the_cli_alone(services, tmp_
     assert "Menerima dan memeriksa berkas permohonan" in out  # `lajur tasks pgh.petugas` shows step 1
     lajur("start", "pgh.petugas", "surat-domisili", "--subject", "Domisili Siti Aminah")
 
-    def open_task(user: str) -> int:
-        ids = re.findall(r"#(\d+)\s", lajur("tasks", user))
-        return int(ids[0])
+    def open_task(user: str, subject: str) -> int:
+        """The user's open step of the instance with this subject (the starter already holds step 1)."""
+        lines = [line for line in lajur("tasks", user).splitlines() if subject in line]
+        return int(re.findall(r"#(\d+)\s", lines[0])[0])
 
-    def work(user: str, data: dict) -> None:
-        task = open_task(user)
-        lajur("claim", user, str(task))
-        lajur("complete", user, str(task), "--data", json.dumps(data))
+    def work(user: str, data: dict, subject: str = "Domisili Budi Santoso") -> None:
+        task = open_task(user, subject)
+        lajur("complete", user, str(task), "--data", json.dumps(data), "--claim")
 
     applicant = {"nama_pemohon": "Budi Santoso", "nik": "3402011203870001"}
     # instance 1: YA, then the letter is issued; instance 2: TIDAK ends it
     work("pgh.petugas", applicant)
     work("pgh.lurah", {"keputusan_lurah": "YA"})
     work("pgh.petugas", {"nomor_surat": "470/012/PGH/2026"})
-    work("pgh.petugas", {**applicant, "nama_pemohon": "Siti Aminah"})
-    work("pgh.lurah", {"keputusan_lurah": "TIDAK", "catatan": "KK belum diperbarui"})
+    work("pgh.petugas", {**applicant, "nama_pemohon": "Siti Aminah"}, "Domisili Siti Aminah")
+    work("pgh.lurah", {"keputusan_lurah": "TIDAK", "catatan": "KK belum diperbarui"}, "Domisili Siti Aminah")
     assert "[group] 0 task(s)" in lajur("tasks", "pgh.petugas")
     with services.sessions() as session:
         done = session.scalars(select(ProcessInstance).order_by(ProcessInstance.id)).all()
         assert [i.status for i in done] == ["completed", "completed"]
     versions = lajur("versions", "panggungharjo", "surat-domisili")
-    assert "completed 2" in versions and "(latest)" in versions
+    assert "done 2" in versions and "(latest)" in versions
     # a wrong answer is one line and a non-zero exit, not a traceback
     lajur("start", "pgh.lurah", "surat-domisili", "--subject", "x", ok=False)
     err = runner.invoke(main, ["start", "pgh.lurah", "surat-domisili", "--subject", "x"], env=env)
