@@ -8,7 +8,7 @@ remembering to add a check:
   LAJUR_MAX_FORM_BYTES. Werkzeug applies MAX_FORM_MEMORY_SIZE to each multipart text
   part only; a urlencoded body is read whole, so without this a 150 MB pause reason was
   parsed, stored and shown to everyone.
-- A NUL byte in any query or form value is refused (PostgreSQL cannot store it and
+- A NUL byte in the path is no page (404); in any query or form value it is refused (PostgreSQL cannot store it and
   answers with an error that would surface as a 500); so is a query value longer than
   any page needs, and a query number past 64 bits (ids, pages and filters are all
   64-bit columns or smaller: `?office=2**70` was a 500 on PostgreSQL).
@@ -21,7 +21,7 @@ the engine is the rule.
 """
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import abort, current_app, request
 from flask_babel import gettext as _
 from werkzeug.routing import IntegerConverter
 
@@ -57,6 +57,8 @@ def init_app(app) -> None:
 
     @app.before_request
     def _guard():
+        if "\x00" in request.path:  # no page or key has one (a NUL in a key reached PostgreSQL: 500)
+            abort(404)
         if request.mimetype == "multipart/form-data" and request.endpoint in UPLOAD_ENDPOINTS:
             request.max_content_length = current_app.config["MAX_CONTENT_LENGTH"]
         else:
