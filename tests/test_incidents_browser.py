@@ -81,7 +81,7 @@ def test_incident_seen_and_retried_in_the_browser(live, artifacts_dir):
                 sign_in("pgh.lurah")
                 page.goto(f"{base}/tasks/{task.id}")
                 page.fill("[name=catatan]", "Berkas lengkap")
-                page.click("button[value=complete]")
+                page.click("button[value=claim_complete]")  # nobody holds the Lurah's step yet
                 page.wait_for_selector("text=SOP berhenti karena masalah pada proses")
                 page.screenshot(path=str(artifacts_dir / "incident-completion-desktop.png"), full_page=True)
                 page.click("header button:has-text('Keluar')")

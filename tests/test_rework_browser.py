@@ -61,7 +61,6 @@ def test_the_tidak_loop_reaches_its_author_and_the_review_page_shows_the_work(se
     page.wait_for_selector("#step-form")
     assert "Rina Wulandari" in page.inner_text(".step-facts")
     assert "hanya menghitung jam kerja" in page.inner_text("#clock-note")
-    page.fill("#f-nomor_agenda", "012/2026")
     page.fill("#f-tanggal_berita", "2026-11-20")
     page.select_option("#f-jenis_berita", "Kalurahan")
     page.fill("#f-judul_berita", "Musrenbang Kalurahan")
@@ -116,7 +115,7 @@ def test_the_tidak_loop_reaches_its_author_and_the_review_page_shows_the_work(se
     page.wait_for_selector(".returned-banner")
     banner, heading = page.locator(".returned-banner").bounding_box(), page.locator("h1").bounding_box()
     assert banner["y"] < heading["y"] and REASON in page.inner_text(".returned-banner")
-    assert page.input_value("#f-nomor_agenda") == "012/2026"  # the earlier submission, to revise
+    assert page.input_value("#f-judul_berita") == "Musrenbang Kalurahan"  # the earlier submission, to revise
     both_widths(page, artifacts_dir / "rework-returned-1280.png", artifacts_dir / "rework-returned-390.png")
     page.fill("#f-judul_berita", "Musrenbang Kalurahan Sabdodadi 2026")
     page.check("input[name=_persyaratan]")
