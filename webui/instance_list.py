@@ -29,7 +29,7 @@ from engine.models import Office, ProcessDefinition, ProcessVersion, User
 from . import current_services
 from .auth import login_required
 from .dashboard.export import CSV_MIME, XLSX_MIME, to_csv, to_xlsx
-from .dashboard.filters import FIRST_DAY, LAST_DAY, MAX_TEXT
+from .dashboard.filters import MAX_TEXT, date_arg
 from .errors import render_error
 from .i18n import _
 
@@ -72,22 +72,6 @@ def _text(name: str, errors: dict, pattern: re.Pattern | None = None, message: s
         errors[name] = message or _("Nilai tidak valid.")
         return None
     return value
-
-
-def _date(name: str, errors: dict) -> date | None:
-    value = (request.args.get(name) or "").strip()
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else None
-    except ValueError:
-        day = None
-    if day is None:
-        errors[name] = _("Tanggal tidak valid; gunakan format TTTT-BB-HH.")
-    elif not FIRST_DAY <= day <= LAST_DAY:
-        errors[name] = _("Tanggal harus antara %(a)s dan %(b)s.", a=FIRST_DAY.isoformat(), b=LAST_DAY.isoformat())
-        day = None
-    return day
 
 
 def _after(sort: str, errors: dict) -> tuple | None:
@@ -140,7 +124,7 @@ def parse() -> Query:
     if late == "bad":
         errors["late"] = _("Pilih ya atau tidak.")
         late = None
-    start, end = _date("from", errors), _date("to", errors)
+    start, end = date_arg("from", errors), date_arg("to", errors)
     if start and end and end < start:
         start, end = end, start
     office_id = None

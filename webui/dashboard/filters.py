@@ -71,7 +71,8 @@ def _int(name: str, errors: dict[str, str], lo: int = 1, hi: int = MAX_ID) -> in
     return int(value)
 
 
-def _date(name: str, errors: dict[str, str]) -> date | None:
+def date_arg(name: str, errors: dict[str, str]) -> date | None:
+    """A date query parameter (YYYY-MM-DD, within FIRST_DAY..LAST_DAY); a bad one goes to `errors`."""
     value = (request.args.get(name) or "").strip()
     if not value:
         return None
@@ -97,7 +98,7 @@ def parse(now: datetime, session) -> Params:
     """The filters of this request, with a message per bad field (nothing is guessed)."""
     errors: dict[str, str] = {}
     office_id = office_scope(errors)
-    start, end = _date("start", errors), _date("end", errors)
+    start, end = date_arg("start", errors), date_arg("end", errors)
     if start is None and end is None and not ({"start", "end"} & set(errors)):
         start, end = dashboard.default_period(now, tz=office_zone(session, office_id))
     if start and end and end < start:
