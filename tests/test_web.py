@@ -331,12 +331,15 @@ def test_inbox_tabs_counts_and_claim_in_place(app, services):
 
 
 def test_inbox_overdue_and_completed_tabs(app, services):
+    from datetime import datetime, timedelta, timezone
+    # a Tuesday 10:00 WIB: inside working hours, so 35 minutes late are 35 working minutes
+    now = datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc)
+    services.runtime.clock = lambda: now
     penerima = login(app, "dpmk.penerima")
     task_id = start(penerima, DPMK, "Berita lama")
-    from datetime import datetime, timedelta, timezone
     with services.sessions.begin() as session:
         task = session.get(HumanTask, task_id)
-        task.due_at = datetime.now(timezone.utc) - timedelta(minutes=35)
+        task.due_at = now - timedelta(minutes=35)
     overdue = penerima.get("/inbox?tab=overdue")
     assert "Berita lama" in overdue.text and "Terlambat 35 menit" in overdue.text
     assert re.search(r'data-tab="overdue">.*?<span class="count"[^>]*>1</span>', overdue.text, re.S)
