@@ -47,13 +47,14 @@ from sqlalchemy import select, text  # noqa: E402
 from werkzeug.security import generate_password_hash  # noqa: E402
 
 from bench.common import machine, percentile, scratch_database, timed  # noqa: E402
-from engine import stats  # noqa: E402
+from engine import dashboard  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.demo import seed_demo  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
-from engine.models import HumanTask, User  # noqa: E402
+from engine import registers  # noqa: E402
+from engine.models import HumanTask, Office, User  # noqa: E402
 from engine.services import Services  # noqa: E402
-from tests.sopdata import DPMK, STEP_DATA  # noqa: E402
+from tests.sopdata import DPMK, STEP_DATA, checklist  # noqa: E402
 from tests.test_workers import PrivateRedis, SmtpSink  # noqa: E402
 from tests.topology import Topology, free_port, nginx_binary, wait_for  # noqa: E402
 
@@ -75,7 +76,8 @@ def photo(rng: random.Random) -> bytes:
 def step_form(step: str) -> dict:
     data = dict(STEP_DATA[(DPMK, step)])
     data.pop("bukti_multimedia", None)
-    return {"action": "complete", **{k: ("on" if v is True else v) for k, v in data.items()}}
+    return {"action": "complete", "_persyaratan": checklist(DPMK, step),
+            **{k: ("on" if v is True else v) for k, v in data.items()}}
 
 
 # ---- loading --------------------------------------------------------------------------------
@@ -119,6 +121,9 @@ def seed_offices(services: Services) -> None:
             "AND g.name = (CAST(:lanes AS text[]))[1 + (split_part(u.username, '.', 3)::int % 4)] WHERE u.username LIKE 'staf.%'"),
             {"lanes": LANES})
         conn.execute(text("UPDATE user_account SET password_hash = :h"), {"h": hashed})
+    with services.sessions.begin() as session:  # each office's Buku Agenda and Daftar Arsip (step 1 and 5 numbers)
+        for office in session.scalars(select(Office).where(Office.code.like("opd%"))):
+            registers.ensure_defaults(session, office)
 
 
 def template_states(services: Services, demo: dict) -> dict[str, str]:
@@ -293,11 +298,13 @@ def replay(services: Services, web: Web, staff: dict, supervisors: list[str], ra
                             HumanTask.instance_id == instance_id, HumanTask.state == "ready")).first()
                     if row is None:
                         break
-                    user = local.choice(staff[office][row.lane])
-                    r, _ = web.post(user, f"/tasks/{row.id}/claim", {})
-                    if r.status_code != 302:
-                        results["errors"].append(("claim", r.status_code))
-                        break
+                    # the starter holds step 1 (they took the news in); later steps are claimed
+                    user = starter if row.bpmn_id == "step1" else local.choice(staff[office][row.lane])
+                    if user != starter:
+                        r, _ = web.post(user, f"/tasks/{row.id}/claim", {})
+                        if r.status_code != 302:
+                            results["errors"].append(("claim", r.status_code))
+                            break
                     files = None
                     if row.bpmn_id == "step1":  # the evidence photo, uploaded with the form as a browser does
                         files = {"bukti_multimedia__upload": ("foto.png", photo(local), "image/png")}
@@ -417,7 +424,7 @@ def main() -> None:
             print(f"loaded in {time.perf_counter() - t0:.0f} s (bulk {secs:.0f} s): "
                   + ", ".join(f"{k} {v:,}" for k, v in sizes.items()) + f"; database {db_size}")
             t1 = time.perf_counter()
-            built = stats.build_rollup(services.engine, now)
+            built = dashboard.build_rollup(services.engine, now)
             print(f"dashboard rollup built in {time.perf_counter() - t1:.1f} s: {built}")
             with services.engine.connect() as conn:
                 rows = conn.execute(text(
