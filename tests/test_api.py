@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -319,6 +319,13 @@ def test_instance_filters(app, services):
     today = now().astimezone(ZoneInfo("Asia/Jakarta")).date().isoformat()  # the filter's days are WIB days
     assert ids(started_from=today, started_to=today) == [2, 1]
     assert ids(started_to="2020-01-01") == []
+    # a WIB day begins at 17:00 UTC the day before: an instance started at 00:30 WIB on 2 March
+    # belongs to 2 March whatever the UTC date says (SQLite keeps the UTC wall time as text)
+    with services.sessions.begin() as db:
+        db.execute(update(ProcessInstance).where(ProcessInstance.id == first["id"])
+                   .values(started_at=datetime(2026, 3, 1, 17, 30, tzinfo=timezone.utc)))
+    assert ids(started_from="2026-03-02", started_to="2026-03-02") == [1]
+    assert ids(started_from="2026-03-01", started_to="2026-03-01") == []
 
 
 def test_spectree_guard():

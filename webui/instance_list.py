@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, render_template, request, url_for
@@ -24,6 +24,7 @@ from engine import access
 from engine.instance_list import (SORTS, STATUSES, InstanceFilters, cursor_of, instances_table, list_instances,
                                   open_steps)
 from engine.dashboard import ordered_steps
+from engine.dashboard.zones import day_bounds
 from engine.models import Office, ProcessDefinition, ProcessVersion, User
 
 from . import current_services
@@ -139,10 +140,10 @@ def parse() -> Query:
     if sort not in SORTS:
         errors["sort"] = _("Urutan tidak dikenal.")
         sort = "new"
+    started_from, started_to = day_bounds(start, end, WIB.key)
     filters = InstanceFilters(
         process=process, status=status, late=late, step=step, office_id=office_id,
-        started_from=datetime.combine(start, time(0), WIB) if start else None,
-        started_to=datetime.combine(end, time(0), WIB) + timedelta(days=1) if end else None,
+        started_from=started_from, started_to=started_to,
         subject=_text("q", errors), officer=_text("officer", errors, _USERNAME, _("Nama pengguna tidak valid.")))
     return Query(filters, sort, _after(sort, errors), errors, dict(request.args))
 

@@ -1,9 +1,10 @@
 """Instances: start one, list them with filters, one with its steps and audit trail."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from engine.dashboard.zones import day_bounds
 from engine.db import as_utc
 from engine.instance_list import InstanceFilters, list_instances
 from engine.queries import open_task_ids, user_names
@@ -28,18 +29,14 @@ def start_instance(json: StartBody):
     return Started(id=instance_id, open_tasks=opened), 201, {"Location": f"/api/v1/instances/{instance_id}"}
 
 
-def _day_start(day) -> datetime:
-    return datetime.combine(day, time(0), WIB)
-
-
 @bp.get("/instances")
 @spec.validate(resp=responses({"HTTP_200": InstancePage}), tags=["instances"], operation_id="listInstances")
 def instance_list(query: InstanceQuery):
     """The office's instances, newest first, with filters; cursor pagination."""
+    started_from, started_to = day_bounds(query.started_from, query.started_to, WIB.key)
     filters = InstanceFilters(
         process=query.process, status=query.status, late=query.late,
-        started_from=_day_start(query.started_from) if query.started_from else None,
-        started_to=_day_start(query.started_to) + timedelta(days=1) if query.started_to else None,
+        started_from=started_from, started_to=started_to,
         subject=(query.q or "").strip() or None, officer=query.officer, step=query.step)
     after = decode_cursor(query.cursor, "id")
     with services().sessions() as db:
