@@ -1,13 +1,20 @@
-"""The studio in Chromium (issue 11): a process owner edits DPMK's SOP and publishes version 2;
-an invalid change is marked and refused; a .bpmn from another modeler is uploaded, fixed in
+"""The studio in Chromium (issue 11): a process owner edits DPMK's SOP, publishes version 2,
+reads the diff, moves the running instances after the dry run, and the staff then see the new
+field and the new due time; an invalid change is marked and refused; a .bpmn from another modeler is uploaded, fixed in
 the editor and published. Screenshots at 1,280 and 390 px go to test-artifacts/studio-*.png."""
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
+from engine.db import as_utc
+from engine.models import User
+from engine.sla import due_of
+
+from .helpers import open_task, work_step
 from .sopdata import DPMK
 from .test_browser import browser, server, sign_in  # noqa: F401  (fixtures)
 
@@ -57,6 +64,14 @@ INSERT_TASK = """() => {
 
 def test_owner_edits_dpmk_and_publishes_version_2(server, browser, artifacts_dir):  # noqa: F811
     base, services, _tmp = server
+    # two instances running on version 1: one at step 1 (its starter holds it), one at step 2
+    with services.sessions() as db:
+        users = {u.username: u.id for u in db.scalars(select(User))}
+    at_step1 = services.runtime.start(users["dpmk.penerima"], DPMK, "Berita sebelum revisi (langkah 1)")
+    at_step2 = services.runtime.start(users["dpmk.penerima"], DPMK, "Berita sebelum revisi (langkah 2)")
+    work_step(services, users, DPMK, at_step2, "step1")
+    due_before = as_utc(open_task(services, at_step2).due_at)
+
     context, page, errors = _page(browser)
     try:
         sign_in(page, base, "dpmk.pemilik")
@@ -127,6 +142,37 @@ def test_owner_edits_dpmk_and_publishes_version_2(server, browser, artifacts_dir
         assert "+ field step1.nomor_surat_pengantar" in lines
         assert page.locator(f"#diff-b-canvas .djs-element.diff-added[data-element-id='{new_id}']").count() == 1
         page.screenshot(path=str(artifacts_dir / "studio-diff-1280.png"), full_page=True)
+
+        # the running instances move to version 2, after the owner has read the dry run
+        page.goto(f"{base}/processes/{DPMK}/migrate?from=1&to=2")
+        page.click("#check-form button[type=submit]")
+        page.wait_for_selector("#apply-form")
+        report = page.locator("#report").inner_text()
+        assert "2 dari 2 instans dapat dipindahkan" in report
+        assert "Mutu Baku 15 → 20 menit" in report and "formulir berubah" in report
+        page.screenshot(path=str(artifacts_dir / "studio-migrate-dry-run-1280.png"), full_page=True)
+        page.click("#apply-form button[type=submit]")
+        page.wait_for_selector("text=Hasil pemindahan v1 → v2")
+        assert page.locator("#report .badge:has-text('dipindahkan')").count() == 2
+        page.screenshot(path=str(artifacts_dir / "studio-migrate-applied-1280.png"), full_page=True)
+    finally:
+        context.close()
+    assert not errors, errors
+
+    # the Kasubbag's step 2 now runs on 20 minutes: the due time counted again from when it was ready
+    step2 = open_task(services, at_step2)
+    with services.sessions() as db:
+        calendar = services.runtime.calendars.get(db, step2.office_id)
+    due = due_of(calendar, as_utc(step2.ready_at), 20, 1.0, 0)
+    assert (step2.mutu_baku_minutes, as_utc(step2.due_at)) == (20, due) and due > due_before
+    local = due.astimezone(ZoneInfo("Asia/Jakarta"))
+    context, page, errors = _page(browser)
+    try:
+        sign_in(page, base, "dpmk.kasubbag")
+        page.goto(f"{base}/tasks/{step2.id}")
+        shown = page.locator("#due-at").inner_text()
+        assert f" {local.day} " in shown and f"{local.hour:02d}.{local.minute:02d} WIB" in shown, shown
+        page.screenshot(path=str(artifacts_dir / "studio-migrated-step2-1280.png"), full_page=True)
     finally:
         context.close()
     assert not errors, errors
@@ -141,8 +187,13 @@ def test_owner_edits_dpmk_and_publishes_version_2(server, browser, artifacts_dir
         card.locator("button[type=submit]").click()
         page.wait_for_selector("#step-form")
         assert page.locator("label:has-text('Nomor Surat Pengantar')").count() == 1
+        # and the moved instance's step 1 asks for it too
+        page.goto(f"{base}/tasks/{open_task(services, at_step1).id}")
+        assert page.locator("label:has-text('Nomor Surat Pengantar')").count() == 1
+        page.screenshot(path=str(artifacts_dir / "studio-migrated-step1-1280.png"), full_page=True)
     finally:
         context.close()
+    assert not errors, errors
 
 
 def test_an_invalid_change_is_marked_and_publish_refused(server, browser, artifacts_dir):  # noqa: F811
