@@ -196,11 +196,12 @@ def _load_form(folder: Path, form_file: str, fail, real: Path | None = None) -> 
     if form_path.stat().st_size > MAX_FORM_BYTES:
         raise DeployError(f"a form schema may have at most {MAX_FORM_BYTES:,} bytes", file=where)
     try:
-        schema = json.loads(form_path.read_text(encoding="utf-8"))
+        text = form_path.read_text(encoding="utf-8")
+        schema = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DeployError(f"invalid JSON: {getattr(exc, 'msg', 'not UTF-8')}", file=where,
                           line=getattr(exc, "lineno", "")) from None
-    problem = _schema_problem(json.dumps(schema, sort_keys=True))
+    problem = _schema_problem(text)
     if problem:
         raise DeployError(f"invalid JSON Schema: {problem}", file=where) from None
     if not isinstance(schema, dict) or schema.get("type") != "object":
@@ -209,13 +210,13 @@ def _load_form(folder: Path, form_file: str, fail, real: Path | None = None) -> 
 
 
 @functools.lru_cache(maxsize=512)
-def _schema_problem(canonical: str) -> str | None:
-    """The metaschema check of a form (its canonical JSON text), remembered: checking the
-    2020-12 metaschema costs ~17 ms a form, and the studio checks the whole folder on every save
-    while most forms are unchanged. A pure function of the schema, so remembering it changes no
-    answer; bounded (512 forms, each at most MAX_FORM_BYTES)."""
+def _schema_problem(text: str) -> str | None:
+    """The metaschema check of a form (its JSON text, already parsed once by the caller),
+    remembered: checking the 2020-12 metaschema costs ~17 ms a form, and the studio checks the
+    whole folder on every save while most forms are unchanged. A pure function of the text, so
+    remembering it changes no answer; bounded (512 forms, each at most MAX_FORM_BYTES)."""
     try:
-        Draft202012Validator.check_schema(json.loads(canonical))
+        Draft202012Validator.check_schema(json.loads(text))
     except SchemaError as exc:
         return exc.message
     return None

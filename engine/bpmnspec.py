@@ -67,12 +67,69 @@ def spiff_parser(bpmn_xml: str, file: str) -> SpiffBpmnParser:
     return parser
 
 
-@functools.lru_cache(maxsize=16)
+DI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
+DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
+_BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+
+
+class Meaning:
+    """A BPMN document compared by what SpiffWorkflow's specs are made of, not by its layout.
+
+    SpiffWorkflow 3.2 reads the diagram (BPMNDI) for one thing only: a node with several
+    outgoing flows gets its children sorted by their shapes' y coordinate
+    (`TaskParser.parse_node`). So two documents whose process parts are the same text and whose
+    multi-outgoing nodes order their flows the same give the same specs: dragging a shape in the
+    studio does not need SpiffWorkflow's parse again. The key is exact, not a heuristic:
+    tests/test_bpmnspec.py serialises the specs of a re-laid-out document and of a fresh parse
+    and compares them, and fails if a SpiffWorkflow upgrade starts to read more of the diagram.
+    """
+
+    __slots__ = ("text", "key")
+
+    def __init__(self, text: str):
+        self.text = text
+        try:
+            self.key = _layout_free(text)
+        except (DeployError, ValueError):  # unreadable XML or a non-number y: not shared, its text is its key
+            self.key = text
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Meaning) and self.key == other.key
+
+
+def _layout_free(text: str) -> tuple:
+    root = parse_xml(text, "")
+    y = {}
+    for shape in root.iter(f"{{{DI_NS}}}BPMNShape"):  # as BpmnParser._add_processes reads them: the last wins
+        bounds = next(shape.iter(f"{{{DC_NS}}}Bounds"), None)
+        if shape.get("bpmnElement") is not None and bounds is not None:
+            y[shape.get("bpmnElement")] = float(bounds.get("y", 0))
+    outgoing: dict[str, list] = {}
+    for flow in root.iter(f"{{{_BPMN_NS}}}sequenceFlow"):
+        outgoing.setdefault(flow.get("sourceRef"), []).append(flow)
+    order = tuple((source, tuple(f.get("id") for f in sorted(flows, key=lambda f: y.get(f.get("targetRef"), 0.0))))
+                  for source, flows in outgoing.items() if len(flows) > 1)
+    for diagram in list(root.iter(f"{{{DI_NS}}}BPMNDiagram")):
+        diagram.getparent().remove(diagram)
+    return etree.tostring(root), order
+
+
 def spiff_specs(bpmn_xml: str, file: str, process_id: str) -> tuple:
     """The workflow spec and subprocess specs of a process (timers normalised), remembered per
-    document like `spiff_parser` (building them is most of the validator's time). Specs are read,
-    never changed, after this: deploy serialises them and workflows are made from them."""
-    parser = spiff_parser(bpmn_xml, file)
+    document meaning (`Meaning`: a moved shape reuses them; building them is most of the
+    validator's time). The document's own parse (`spiff_parser`, with its schema check) always runs
+    first. Specs are read, never changed, after this: deploy serialises them and workflows are
+    made from them."""
+    spiff_parser(bpmn_xml, file)
+    return _specs(Meaning(bpmn_xml), file, process_id)
+
+
+@functools.lru_cache(maxsize=16)
+def _specs(meaning: Meaning, file: str, process_id: str) -> tuple:
+    parser = spiff_parser(meaning.text, file)
     try:
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id)
