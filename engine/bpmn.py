@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,38 +106,82 @@ def _properties(node) -> dict[str, str]:
             for p in node.findall("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)}
 
 
+class FolderFiles:
+    """A process folder on disk, as `lajur deploy` reads it: a name that leads out of the folder
+    (`..`, a symlink) is no file of it."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.name = self.folder.name
+        self._real = self.folder.resolve()
+
+    def _path(self, name: str) -> Path | None:
+        path = (self._real / name).resolve()
+        return path if self._real in path.parents and path.is_file() else None
+
+    def size(self, name: str) -> int | None:
+        """The file's size in bytes; None if the folder has no such file."""
+        path = self._path(name)
+        return None if path is None else path.stat().st_size
+
+    def read(self, name: str) -> bytes:
+        return self._path(name).read_bytes()
+
+
+class DraftFiles:
+    """A process folder held in memory (a studio draft: file name -> text), read as `FolderFiles`
+    reads one on disk, so the studio checks with deploy's rules without writing files."""
+
+    def __init__(self, name: str, files: dict[str, str]):
+        self.name, self._files = name, files
+
+    def _key(self, name: str) -> str | None:
+        key = posixpath.normpath(name)
+        return key if key in self._files and not key.startswith(("/", "../")) else None
+
+    def size(self, name: str) -> int | None:
+        key = self._key(name)
+        return None if key is None else len(self.read(key))
+
+    def read(self, name: str) -> bytes:
+        return self._files[self._key(name)].encode("utf-8", "surrogatepass")
+
+
 def load_process_folder(folder: str | Path, limits: DeployLimits | None = None) -> ProcessPackage:
-    """Read and validate everything in `folder`.
+    """Read and validate everything in `folder` (see `load_process`)."""
+    return load_process(FolderFiles(folder), limits)
+
+
+def load_process(files: FolderFiles | DraftFiles, limits: DeployLimits | None = None) -> ProcessPackage:
+    """Read and validate a process folder's files.
 
     A file that cannot be read at all (missing, too big, not JSON, not XML) stops the check at
     once; otherwise every independent problem is collected and raised together as DeployProblems
     (which reads as the first: deploy refuses in one line, the studio marks them all)."""
     limits = limits or DeployLimits()
-    folder = Path(folder)
-    bpmn_path, sop_path = folder / BPMN_FILE, folder / SOP_FILE
-    rel = lambda p: f"{folder.name}/{p.relative_to(folder).as_posix()}"  # noqa: E731
-    if not bpmn_path.is_file():
-        raise DeployError("the folder has no process.bpmn", file=rel(bpmn_path))
-    if not sop_path.is_file():
-        raise DeployError("the folder has no sop.json (the SOP card)", file=rel(sop_path))
-    for path, limit in ((bpmn_path, limits.max_bytes), (sop_path, limits.max_bytes)):
-        size = path.stat().st_size
-        if size > limit:
-            raise DeployError(f"the file is {size:,} bytes; at most {limit:,} are accepted", file=rel(path))
-    sop_text = sop_path.read_text(encoding="utf-8", errors="replace")
+    rel = lambda name: f"{files.name}/{name}"  # noqa: E731
+    sizes = {name: files.size(name) for name in (BPMN_FILE, SOP_FILE)}
+    if sizes[BPMN_FILE] is None:
+        raise DeployError("the folder has no process.bpmn", file=rel(BPMN_FILE))
+    if sizes[SOP_FILE] is None:
+        raise DeployError("the folder has no sop.json (the SOP card)", file=rel(SOP_FILE))
+    for name, size in sizes.items():
+        if size > limits.max_bytes:
+            raise DeployError(f"the file is {size:,} bytes; at most {limits.max_bytes:,} are accepted", file=rel(name))
+    sop_text = files.read(SOP_FILE).decode("utf-8", errors="replace")
     try:
         sop = json.loads(sop_text)
     except json.JSONDecodeError as exc:
-        raise DeployError(f"invalid JSON: {exc.msg}", file=rel(sop_path), line=exc.lineno) from None
+        raise DeployError(f"invalid JSON: {exc.msg}", file=rel(SOP_FILE), line=exc.lineno) from None
     card_problems = []
     try:
-        check_card(sop, sop_text, rel(sop_path))
+        check_card(sop, sop_text, rel(SOP_FILE))
     except DeployError as exc:
         if not isinstance(sop, dict):  # nothing else can be read from a card that is not an object
             raise
         card_problems.append(exc)
     try:
-        return _read_bpmn(folder, bpmn_path, sop, sop_text, rel, limits, card_problems)
+        return _read_bpmn(files, sop, sop_text, limits, card_problems)
     except DeployProblems:
         raise
     except DeployError as exc:  # the BPMN cannot be read: still name the card's problems first
@@ -145,18 +190,19 @@ def load_process_folder(folder: str | Path, limits: DeployLimits | None = None) 
         raise
 
 
-def _read_bpmn(folder, bpmn_path, sop, sop_text, rel, limits, card_problems) -> ProcessPackage:
-    raw = bpmn_path.read_bytes()
+def _read_bpmn(files, sop, sop_text, limits, card_problems) -> ProcessPackage:
+    file = f"{files.name}/{BPMN_FILE}"
+    raw = files.read(BPMN_FILE)
     match = _DOCTYPE.search(raw)
     if match:
         raise DeployError("a DOCTYPE is not allowed in a BPMN file (remove the <!DOCTYPE ...> line)",
-                          file=rel(bpmn_path), line=raw[:match.start()].count(b"\n") + 1)
+                          file=file, line=raw[:match.start()].count(b"\n") + 1)
     try:
         bpmn_xml = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DeployError("the file is not UTF-8 text", file=rel(bpmn_path),
+        raise DeployError("the file is not UTF-8 text", file=file,
                           line=raw[:exc.start].count(b"\n") + 1) from None
-    return validate_package(folder, bpmn_xml, sop, rel(bpmn_path), limits, sop_text, card_problems)
+    return validate_package(files, bpmn_xml, sop, file, limits, sop_text, card_problems)
 
 
 def _executable_process(root, sop: dict, file: str):
@@ -186,17 +232,16 @@ def _executable_process(root, sop: dict, file: str):
                       line=runnable[1].sourceline)
 
 
-def _load_form(folder: Path, form_file: str, fail, real: Path | None = None) -> dict:
-    """A step's form schema; `real` is the folder resolved (once per check), which it must stay in."""
-    real = real or folder.resolve()
-    form_path = (real / form_file).resolve()
-    if real not in form_path.parents or not form_path.is_file():
+def _load_form(files, form_file: str, fail) -> dict:
+    """A step's form schema, a file of the process folder."""
+    size = files.size(form_file)
+    if size is None:
         raise fail(f"form file {form_file!r} not found in the process folder")
-    where = f"{folder.name}/{form_file}"
-    if form_path.stat().st_size > MAX_FORM_BYTES:
+    where = f"{files.name}/{form_file}"
+    if size > MAX_FORM_BYTES:
         raise DeployError(f"a form schema may have at most {MAX_FORM_BYTES:,} bytes", file=where)
     try:
-        text = form_path.read_text(encoding="utf-8")
+        text = files.read(form_file).decode("utf-8")
         schema = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DeployError(f"invalid JSON: {getattr(exc, 'msg', 'not UTF-8')}", file=where,
@@ -232,7 +277,7 @@ def form_fields(schema: dict) -> set[str]:
     return names
 
 
-def _user_task(node, folder, file, lanes, boundaries, forms, limits, real: Path | None = None) -> dict:
+def _user_task(node, files, file, lanes, boundaries, forms, limits) -> dict:
     """Check one user task (lane, form, its Mutu Baku timer); return its step metadata."""
     tid, line = node.get("id"), node.sourceline
     fail = lambda msg, _id=tid, _line=line: DeployError(msg, file=file, element_id=_id, line=_line)  # noqa: E731
@@ -243,7 +288,7 @@ def _user_task(node, folder, file, lanes, boundaries, forms, limits, real: Path 
     if not form_file:
         raise fail("the user task names no form (spiffworkflow property formJsonSchemaFilename)")
     if form_file not in forms:
-        forms[form_file] = _load_form(folder, form_file, fail, real)
+        forms[form_file] = _load_form(files, form_file, fail)
     timers = [b for b in boundaries.get(tid, []) if b.find("bpmn:timerEventDefinition", NS) is not None]
     if len(timers) != 1:
         raise fail(f"the user task needs exactly one timer boundary event (its Mutu Baku); it has {len(timers)}")
@@ -417,7 +462,7 @@ def _fill_fields(fields_of: dict, tid: str, step: dict | None, props: dict, form
     return fields_of
 
 
-def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: DeployLimits | None = None,
+def validate_package(files: FolderFiles | DraftFiles, bpmn_xml: str, sop: dict, file: str, limits: DeployLimits | None = None,
                      sop_text: str = "", card_problems: list | None = None) -> ProcessPackage:
     """Check a read folder; raise DeployProblems with every independent problem found.
 
@@ -450,7 +495,6 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: 
     for b in process.iter(f"{{{BPMN_NS}}}boundaryEvent"):
         boundaries.setdefault(b.get("attachedToRef"), []).append(b)
     forms: dict[str, dict] = {}
-    real = folder.resolve()
     steps: dict[str, dict] = {}
     fields_of: dict | None = {}
     task_ids = []
@@ -458,7 +502,7 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: 
         tid = node.get("id")
         task_ids.append(tid)
         try:
-            steps[tid] = _user_task(node, folder, file, lanes, boundaries, forms, limits, real)
+            steps[tid] = _user_task(node, files, file, lanes, boundaries, forms, limits)
         except DeployError as exc:
             report(exc)
         if fields_of is not None:
@@ -486,15 +530,15 @@ def validate_package(folder: Path, bpmn_xml: str, sop: dict, file: str, limits: 
     if sop.get("classification") and classification.find(sop["classification"]) is None:
         report(DeployError(f"classification {sop['classification']!r} is not a code of the archive classification "
                            "list (engine/data/klasifikasi_arsip.json, Permendagri 83/2022)",
-                           file=f"{folder.name}/{SOP_FILE}"))
+                           file=f"{files.name}/{SOP_FILE}"))
     for step in steps.values():  # the SOP's default classification code, for a register that needs one
         if step.get("register") and sop.get("classification"):
             step["register"]["default_classification"] = sop["classification"]
     _check_expressions(process, graph, fields_of, file, report)
     _check_scripts(process, file, limits, report)
     if not card_problems:  # a card that does not match its schema says nothing reliable about steps
-        for check_sop in (lambda: check_steps_match(sop, task_ids, sop_text, f"{folder.name}/{SOP_FILE}"),
-                          lambda: requirements.check_no_repeats(sop, steps, forms, f"{folder.name}/{SOP_FILE}")):
+        for check_sop in (lambda: check_steps_match(sop, task_ids, sop_text, f"{files.name}/{SOP_FILE}"),
+                          lambda: requirements.check_no_repeats(sop, steps, forms, f"{files.name}/{SOP_FILE}")):
             try:
                 check_sop()
             except DeployError as exc:

@@ -394,3 +394,23 @@ def test_the_remembered_parse_answers_as_the_full_one(folder):
     assert err.element_id == "terbitkan" and "(tidak_ada)" in err.reason
     edit(folder, 'targetRef="tidak_ada"', 'targetRef="selesai"')
     assert load_process_folder(folder).content_hash == first.content_hash
+
+
+@pytest.mark.parametrize("form, why", [("../../../etc/passwd", "not found in the process folder"),
+                                       ("/etc/passwd", "not found in the process folder"),
+                                       ("forms/../sop.json", 'a JSON Schema of "type": "object"')])
+def test_a_draft_in_memory_is_read_as_the_folder_on_disk(folder, form, why):
+    """The studio reads a draft with `DraftFiles`, deploy reads a folder with `FolderFiles`: one
+    validator, the same answers, for a valid folder and for a form name that leads out of it."""
+    from engine.bpmn import DraftFiles, load_process
+    files = {p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8")
+             for p in folder.rglob("*") if p.is_file()}
+    on_disk, in_memory = load_process_folder(folder), load_process(DraftFiles(folder.name, files))
+    assert in_memory.content_hash == on_disk.content_hash and in_memory.steps == on_disk.steps
+    edit(folder, 'value="forms/setujui.schema.json"', f'value="{form}"')
+    files["process.bpmn"] = (folder / "process.bpmn").read_text(encoding="utf-8")
+    disk = refused(folder)
+    with pytest.raises(DeployError) as memory:
+        load_process(DraftFiles(folder.name, files))
+    assert (memory.value.reason, memory.value.element_id, memory.value.line) == (disk.reason, disk.element_id, disk.line)
+    assert why in disk.reason
