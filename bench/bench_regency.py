@@ -25,6 +25,7 @@ GET /healthz through the front.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import io
 import json
 import os
@@ -267,6 +268,12 @@ class Web:
         return r, (time.perf_counter() - t0) * 1000
 
 
+def _why(r) -> str:
+    """The field error or flash message of a refused form post, for the error count."""
+    found = re.search(r'class="(?:field-error|flash[^"]*|error[^"]*)"[^>]*>\s*([^<]{1,160})', r.text)
+    return found.group(1).strip() if found else r.text[:80]
+
+
 def replay(services: Services, web: Web, staff: dict, supervisors: list[str], rate: float, seconds: float,
            clients: int, results: dict) -> None:
     """Starts paced at `rate`/s for `seconds`; each instance's steps worked right after by its lanes' staff."""
@@ -310,11 +317,11 @@ def replay(services: Services, web: Web, staff: dict, supervisors: list[str], ra
                         files = {"bukti_multimedia__upload": ("foto.png", photo(local), "image/png")}
                     r, ms = web.post(user, f"/tasks/{row.id}", step_form(row.bpmn_id), files)
                     if r.status_code != 302:
-                        results["errors"].append(("complete", r.status_code))
+                        results["errors"].append(("complete", r.status_code, _why(r)))
                         break
                     results["completion"].append(ms)
             except Exception as exc:  # noqa: BLE001 - counted and reported; the client carries on
-                results["errors"].append(("client", type(exc).__name__))
+                results["errors"].append(("client", f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}"))
 
     def sampler(kind: str, every: float):
         local = random.Random(kind)
@@ -477,7 +484,9 @@ def main() -> None:
     print(f"replay: {elapsed:.0f} s, {results['offered']} instances offered, {results['started']} started, "
           f"{done} steps completed ({done / elapsed:.1f}/s), {len(reminders)} reminders due, "
           f"{len(smtp.messages)} emails received; queue left {results['backlog_at_end']}; "
-          f"errors {len(results['errors'])} {sorted(set(results['errors']))[:6]}")
+          f"errors {len(results['errors'])}")
+    for error, n in Counter(results["errors"]).most_common(8):
+        print(f"  {n} x {error}")
     print(line("inbox GET /inbox", results["inbox"], TARGETS["inbox"]))
     print(line("completion POST /tasks/<id>", results["completion"], TARGETS["completion"]))
     print(line("reminder lateness, in-app (created-due)", inapp, TARGETS["reminder"], 0.99))

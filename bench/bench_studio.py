@@ -37,9 +37,8 @@ from engine.config import Settings  # noqa: E402
 from engine.demo import seed_demo  # noqa: E402
 from engine.deploy import deploy_folder  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
-from engine.services import Services  # noqa: E402
+from engine.services import Services, tune_gc  # noqa: E402
 from engine.studio.files import write_folder  # noqa: E402
-from webui.gunicorn_conf import freeze_loaded  # noqa: E402
 
 KEY = "sop-50-langkah"
 LANES = ["Petugas Penerima Berita/Informasi", "Kasubbag", "Sekdin", "Operator Website"]
@@ -119,7 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=40)
-    parser.add_argument("--no-freeze", action="store_true", help="A/B: leave the loaded app to the cyclic GC")
+    parser.add_argument("--no-tune-gc", action="store_true", help="A/B: CPython's default collector settings")
     args = parser.parse_args()
     print(f"machine: {machine()}; a {args.steps}-step SOP, PostgreSQL")
     with scratch_database("lajur_bench_studio") as url, tempfile.TemporaryDirectory() as tmp:
@@ -141,8 +140,8 @@ def main() -> None:
         client.post("/login", data={"username": "dpmk.pemilik", "password": logins["dpmk.pemilik"],
                                     "csrf_token": token})
 
-        if not args.no_freeze:
-            freeze_loaded()  # as each gunicorn worker does once it has loaded the app (webui/gunicorn_conf.py)
+        if not args.no_tune_gc:
+            tune_gc()  # as each gunicorn worker does once it has loaded the app (webui/wsgi.py)
 
         def load():
             assert client.get(f"/studio/{KEY}").status_code == 200
