@@ -33,6 +33,7 @@ import random
 import re
 import sys
 import threading
+import traceback
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -270,7 +271,7 @@ class Web:
 
 def _why(r) -> str:
     """The field error or flash message of a refused form post, for the error count."""
-    found = re.search(r'class="(?:field-error|flash[^"]*|error[^"]*)"[^>]*>\s*([^<]{1,160})', r.text)
+    found = re.search(r'class="(?:muted small|field-error|flash[^"]*)"[^>]*>\s*([^<]{1,160})', r.text)
     return found.group(1).strip() if found else r.text[:80]
 
 
@@ -307,7 +308,7 @@ def replay(services: Services, web: Web, staff: dict, supervisors: list[str], ra
                         break
                     # the starter holds step 1 (they took the news in); later steps are claimed
                     user = starter if row.bpmn_id == "step1" else local.choice(staff[office][row.lane])
-                    if user != starter:
+                    if row.bpmn_id != "step1":  # a later step of the starter's own lane is claimed too
                         r, _ = web.post(user, f"/tasks/{row.id}/claim", {})
                         if r.status_code != 302:
                             results["errors"].append(("claim", r.status_code))
@@ -322,6 +323,8 @@ def replay(services: Services, web: Web, staff: dict, supervisors: list[str], ra
                     results["completion"].append(ms)
             except Exception as exc:  # noqa: BLE001 - counted and reported; the client carries on
                 results["errors"].append(("client", f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}"))
+                if "client_trace" not in results:
+                    results["client_trace"] = traceback.format_exc()
 
     def sampler(kind: str, every: float):
         local = random.Random(kind)
@@ -487,6 +490,8 @@ def main() -> None:
           f"errors {len(results['errors'])}")
     for error, n in Counter(results["errors"]).most_common(8):
         print(f"  {n} x {error}")
+    if "client_trace" in results:
+        print("  the first client error:\n" + results["client_trace"])
     print(line("inbox GET /inbox", results["inbox"], TARGETS["inbox"]))
     print(line("completion POST /tasks/<id>", results["completion"], TARGETS["completion"]))
     print(line("reminder lateness, in-app (created-due)", inapp, TARGETS["reminder"], 0.99))
