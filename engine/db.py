@@ -55,14 +55,20 @@ def check_alive(dbapi_conn, _record, _proxy) -> None:
     transaction (~0.7 ms of CPU per step completion, client and server). A server that ends
     a session sends a message and closes the socket, so an idle connection whose socket is
     readable, or that psycopg already knows to be closed, is not used.
+
+    poll() rather than select(): select() cannot watch a descriptor numbered 1024 or above (it
+    raised for every connection, fresh ones too, in a process holding many sockets, and the
+    checkout failed with "This connection is closed").
     """
     if dbapi_conn.closed or dbapi_conn.broken:
         raise DisconnectionError("connection closed")
     try:
-        readable, _, _ = select.select([dbapi_conn.fileno()], [], [], 0)
+        poller = select.poll()
+        poller.register(dbapi_conn.fileno(), select.POLLIN)
+        events = poller.poll(0)
     except (OSError, ValueError) as exc:
         raise DisconnectionError(str(exc)) from exc
-    if readable:  # an idle session has nothing to say unless the server is ending it
+    if events:  # an idle session has nothing to say unless the server is ending it (or hung up)
         raise DisconnectionError("the server closed this connection")
 
 

@@ -3,6 +3,7 @@ what it writes reads back the same through the ORM on both databases, a completi
 clock is paused closes the pause, and PostgreSQL keeps its prepared statements across the
 ROLLBACK that ends every read-only Session."""
 import inspect
+import os
 import time
 
 import psycopg
@@ -97,3 +98,24 @@ def test_a_connection_the_server_closed_is_replaced_without_an_error(services, d
     time.sleep(0.2)  # the server's goodbye reaches the socket
     iid = rt.start(demo["dpmk.penerima"], DPMK, "Setelah koneksi diputus")
     assert open_task(services, iid).bpmn_id == "step1"
+
+
+def test_a_connection_on_a_high_descriptor_is_used(pg_url):
+    """A process holding many sockets (a web node under load, the regency bench's client) gets
+    database connections on descriptors >= 1024, which select() cannot watch: the checkout check
+    must still accept them (it refused every one, fresh ones too, before it used poll())."""
+    resource = pytest.importorskip("resource")
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
+        pytest.skip("the open-files limit is under 1,200 here")
+    fillers = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    engine = make_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1)
+                         if pg_url.startswith("postgresql://") else pg_url, pool_size=1, max_overflow=0)
+    try:
+        for _ in range(3):  # the first checkout opens the connection, the next ones reuse it
+            with engine.connect() as conn:
+                assert conn.connection.dbapi_connection.fileno() >= 1024
+                assert conn.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
+        for fd in fillers:
+            os.close(fd)
