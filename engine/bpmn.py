@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from lxml import etree
 
-from .bpmnspec import normalise_timer_expression, parse_xml as _parse_xml, spiff_parser, spiff_specs
+from .bpmnspec import BPMN_NS, normalise_timer_expression, parse_xml as _parse_xml, spiff_parser, spiff_specs
 from .calendar import parse_iso_minutes
 from .config import DeployLimits
 from .errors import DeployError, DeployProblems
@@ -31,7 +31,6 @@ from .reminders import parse_policy
 from . import requirements
 from .sopcard import check_card, check_steps_match, office_code
 
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
 BPMN_FILE = "process.bpmn"
@@ -546,7 +545,7 @@ def validate_package(files: FolderFiles | DraftFiles, bpmn_xml: str, sop: dict, 
     if problems:
         raise DeployProblems(problems)
 
-    spec, subprocess_specs = spiff_specs(bpmn_xml, file, process_id)
+    spec, subprocess_specs = spiff_specs(bpmn_xml, file, process_id, root)
 
     entry = entry_step(spec, steps)
     if entry is not None:  # the step a TIDAK loop returns to; the dashboard counts its repeats as rework

@@ -67,9 +67,9 @@ def spiff_parser(bpmn_xml: str, file: str) -> SpiffBpmnParser:
     return parser
 
 
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 DI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
-_BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 
 class Meaning:
@@ -86,10 +86,11 @@ class Meaning:
 
     __slots__ = ("text", "key")
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, root=None):
+        """`root`: the document already parsed from `text` (read, not changed), if the caller has it."""
         self.text = text
         try:
-            self.key = _layout_free(text)
+            self.key = _layout_free(parse_xml(text, "") if root is None else root)
         except (DeployError, ValueError):  # unreadable XML or a non-number y: not shared, its text is its key
             self.key = text
 
@@ -100,31 +101,30 @@ class Meaning:
         return isinstance(other, Meaning) and self.key == other.key
 
 
-def _layout_free(text: str) -> tuple:
-    root = parse_xml(text, "")
+def _layout_free(root) -> tuple:
     y = {}
     for shape in root.iter(f"{{{DI_NS}}}BPMNShape"):  # as BpmnParser._add_processes reads them: the last wins
         bounds = next(shape.iter(f"{{{DC_NS}}}Bounds"), None)
         if shape.get("bpmnElement") is not None and bounds is not None:
             y[shape.get("bpmnElement")] = float(bounds.get("y", 0))
     outgoing: dict[str, list] = {}
-    for flow in root.iter(f"{{{_BPMN_NS}}}sequenceFlow"):
+    for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow"):
         outgoing.setdefault(flow.get("sourceRef"), []).append(flow)
     order = tuple((source, tuple(f.get("id") for f in sorted(flows, key=lambda f: y.get(f.get("targetRef"), 0.0))))
                   for source, flows in outgoing.items() if len(flows) > 1)
-    for diagram in list(root.iter(f"{{{DI_NS}}}BPMNDiagram")):
-        diagram.getparent().remove(diagram)
-    return etree.tostring(root), order
+    diagram = f"{{{DI_NS}}}BPMNDiagram"
+    process_part = b"".join(etree.tostring(child) for child in root if child.tag != diagram)
+    return tuple(sorted(root.attrib.items())), process_part, order
 
 
-def spiff_specs(bpmn_xml: str, file: str, process_id: str) -> tuple:
+def spiff_specs(bpmn_xml: str, file: str, process_id: str, root=None) -> tuple:
     """The workflow spec and subprocess specs of a process (timers normalised), remembered per
     document meaning (`Meaning`: a moved shape reuses them; building them is most of the
     validator's time). The document's own parse (`spiff_parser`, with its schema check) always runs
     first. Specs are read, never changed, after this: deploy serialises them and workflows are
     made from them."""
     spiff_parser(bpmn_xml, file)
-    return _specs(Meaning(bpmn_xml), file, process_id)
+    return _specs(Meaning(bpmn_xml, root), file, process_id)
 
 
 @functools.lru_cache(maxsize=16)

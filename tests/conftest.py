@@ -6,7 +6,6 @@ the end. A missing service skips with a reason, or fails when CI=true.
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import uuid
 from pathlib import Path
